@@ -1,0 +1,65 @@
+"""The ``circuitlearn`` command line.
+
+Each sub-command lives in its own module of this package with two functions:
+``add_parser(subparsers)`` registering its arguments and ``run(args) -> int``.
+Errors that circuitlearn raises on purpose (bad netlists, configs, data,
+backends) are printed as ``file:line: message`` on stderr with exit status 1,
+never as a Python traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from circuitlearn.errors import CircuitLearnError
+
+#: sub-command name -> module (in this package) implementing it
+COMMANDS = {
+    "check": "check",
+    "export": "check",
+    "solve": "solve",
+    "validate": "solve",
+    "train": "train",
+    "demo": "train",
+    "bench": "bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="circuitlearn",
+        description="Simulate resistive/diode circuits and train them like learning hardware.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    seen = set()
+    for module in COMMANDS.values():
+        if module in seen:
+            continue
+        seen.add(module)
+        try:
+            mod = importlib.import_module(f"circuitlearn.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"circuitlearn.cli.{module}":
+                continue  # command not built yet
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CircuitLearnError as exc:
+        print(f"circuitlearn: error: {exc}" if not getattr(exc, "file", None)
+              else str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("circuitlearn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

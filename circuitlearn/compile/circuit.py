@@ -1,0 +1,199 @@
+"""The compiled circuit: a frozen object of flat numpy arrays.
+
+Built once from a :class:`~circuitlearn.netlist.model.Netlist` by
+:func:`compile_netlist`; everything downstream (solvers, learning, devices)
+takes a :class:`Circuit`, never netlist text.  Node index 0 is ground.
+
+Sign conventions (as in SPICE):
+
+* ``vsource_nodes[k] = (n+, n-)``: ``v[n+] - v[n-] = vsource_value[k]``.
+* ``isource_nodes[k] = (n+, n-)``: the current flows from ``n+`` through the
+  source to ``n-``, i.e. it is *drawn from* ``n+`` and *injected into* ``n-``.
+* ``diode_nodes[k] = (anode, cathode)``.
+* ``vcvs_nodes[k] = (n+, n-, nc+, nc-)``: ``v[n+] - v[n-] = gain * (v[nc+] - v[nc-])``.
+* ``vccs_nodes[k] = (n+, n-, nc+, nc-)``: a current ``gain * (v[nc+] - v[nc-])``
+  flows from ``n+`` through the source to ``n-``.
+
+The *sources vector* of a circuit lists the independent source values in the
+order of :attr:`Circuit.source_names`: voltage sources first, then current
+sources, each in netlist order.  Batched solves take ``[batch, n_sources]``
+arrays in that order.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuitlearn.errors import NetlistError
+from circuitlearn.netlist.elements import GROUND
+from circuitlearn.netlist.model import Netlist
+
+
+def _frozen(a, dtype) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=dtype)
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Circuit:
+    """Flat-array description of a DC circuit (see module docstring for signs)."""
+    node_names: tuple[str, ...]
+    resistor_names: tuple[str, ...]
+    resistor_nodes: np.ndarray      # int64[m, 2]
+    conductance: np.ndarray         # float64[m], siemens, > 0
+    diode_names: tuple[str, ...]
+    diode_models: tuple[str, ...]
+    diode_nodes: np.ndarray         # int64[d, 2] (anode, cathode)
+    diode_is: np.ndarray            # float64[d], IS * area
+    diode_n: np.ndarray             # float64[d], emission coefficient N
+    diode_rs: np.ndarray            # float64[d], RS / area (ohm)
+    diode_vth: np.ndarray           # float64[d], ideal-diode threshold (V)
+    vsource_names: tuple[str, ...]
+    vsource_nodes: np.ndarray       # int64[nv, 2]
+    vsource_value: np.ndarray       # float64[nv]
+    isource_names: tuple[str, ...]
+    isource_nodes: np.ndarray       # int64[ni, 2]
+    isource_value: np.ndarray       # float64[ni]
+    vcvs_names: tuple[str, ...]
+    vcvs_nodes: np.ndarray          # int64[ne, 4]
+    vcvs_gain: np.ndarray           # float64[ne]
+    vccs_names: tuple[str, ...]
+    vccs_nodes: np.ndarray          # int64[ng, 4]
+    vccs_gain: np.ndarray           # float64[ng]
+    title: str = ""
+
+    def __post_init__(self):
+        int_fields = ("resistor_nodes", "diode_nodes", "vsource_nodes", "isource_nodes",
+                      "vcvs_nodes", "vccs_nodes")
+        widths = {"vcvs_nodes": 4, "vccs_nodes": 4}
+        for f in dataclasses.fields(self):
+            val = getattr(self, f.name)
+            if f.name in int_fields:
+                arr = np.asarray(val, dtype=np.int64).reshape(-1, widths.get(f.name, 2))
+                object.__setattr__(self, f.name, _frozen(arr, np.int64))
+            elif isinstance(val, (np.ndarray, list)) and f.type != "tuple[str, ...]":
+                object.__setattr__(self, f.name, _frozen(val, np.float64))
+            elif f.type == "tuple[str, ...]":
+                object.__setattr__(self, f.name, tuple(val))
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes, ground (index 0) included."""
+        return len(self.node_names)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """Independent sources in sources-vector order: V sources, then I sources."""
+        return self.vsource_names + self.isource_names
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.vsource_names) + len(self.isource_names)
+
+    def default_sources(self) -> np.ndarray:
+        """The netlist's own source values as a ``float64[n_sources]`` vector."""
+        return np.concatenate([self.vsource_value, self.isource_value])
+
+    def split_sources(self, sources) -> tuple[np.ndarray, np.ndarray]:
+        """Check a ``[batch, n_sources]`` (or ``[n_sources]``) array; return (V, I) parts as 2-D."""
+        s = np.asarray(sources, dtype=np.float64)
+        if s.ndim == 1:
+            s = s[None, :]
+        if s.ndim != 2 or s.shape[1] != self.n_sources:
+            raise ValueError(f"sources must have shape [batch, {self.n_sources}] "
+                             f"(order: {', '.join(self.source_names)}), got {np.shape(sources)}")
+        if not np.all(np.isfinite(s)):
+            raise ValueError("sources contain NaN or infinity")
+        nv = len(self.vsource_names)
+        return s[:, :nv], s[:, nv:]
+
+    def node_index(self, name: str) -> int:
+        try:
+            return self.node_names.index(name.lower())
+        except ValueError:
+            raise KeyError(f"no node named {name!r}") from None
+
+    def with_conductance(self, conductance) -> "Circuit":
+        """A copy with new resistor conductances (same topology)."""
+        g = np.asarray(conductance, dtype=np.float64)
+        if g.shape != self.conductance.shape:
+            raise ValueError(f"conductance must have shape {self.conductance.shape}, got {g.shape}")
+        return dataclasses.replace(self, conductance=g)
+
+    def with_sources(self, sources) -> "Circuit":
+        """A copy whose netlist source values are ``sources`` (``float64[n_sources]``)."""
+        v, i = self.split_sources(np.asarray(sources, dtype=np.float64).reshape(1, -1))
+        return dataclasses.replace(self, vsource_value=v[0], isource_value=i[0])
+
+
+def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
+    """Compile a flattened netlist into a :class:`Circuit`.
+
+    With ``check=True`` the topology is verified (see
+    :func:`circuitlearn.compile.topology.check_topology`): floating nodes,
+    loops of voltage sources and shorted sources raise
+    :class:`~circuitlearn.errors.TopologyError` naming the nodes.
+    """
+    names: dict[str, int] = {GROUND: 0}
+    for e in netlist.elements:
+        for n in e.nodes:
+            names.setdefault(n, len(names))
+    models = {m.name: m for m in netlist.models}
+
+    def idx(e):
+        return [names[n] for n in e.nodes]
+
+    groups: dict[str, list] = {k: [] for k in "RVIDEG"}
+    for e in netlist.elements:
+        if e.kind not in groups:
+            raise NetlistError(f"element kind {e.kind!r} cannot be compiled",
+                               *(_where(e)))
+        groups[e.kind].append(e)
+
+    diodes = groups["D"]
+    dparams = []
+    for e in diodes:
+        if e.model not in models:
+            raise NetlistError(f"diode {e.name}: unknown model {e.model!r}", *_where(e))
+        m = models[e.model]
+        area = e.value
+        dparams.append((m.get("is") * area, m.get("n"), m.get("rs") / area, m.get("vth")))
+    dparams = np.asarray(dparams, dtype=np.float64).reshape(-1, 4)
+
+    def table(kind):
+        els = groups[kind]
+        return (tuple(e.name for e in els), [idx(e) for e in els],
+                np.array([e.value for e in els], dtype=np.float64))
+
+    rn, rnodes, rval = table("R")
+    vn, vnodes, vval = table("V")
+    inames, inodes, ival = table("I")
+    en, enodes, egain = table("E")
+    gn, gnodes, ggain = table("G")
+    circuit = Circuit(
+        node_names=tuple(names),
+        resistor_names=rn, resistor_nodes=rnodes, conductance=1.0 / rval,
+        diode_names=tuple(e.name for e in diodes), diode_models=tuple(e.model for e in diodes),
+        diode_nodes=[idx(e) for e in diodes],
+        diode_is=dparams[:, 0], diode_n=dparams[:, 1], diode_rs=dparams[:, 2],
+        diode_vth=dparams[:, 3],
+        vsource_names=vn, vsource_nodes=vnodes, vsource_value=vval,
+        isource_names=inames, isource_nodes=inodes, isource_value=ival,
+        vcvs_names=en, vcvs_nodes=enodes, vcvs_gain=egain,
+        vccs_names=gn, vccs_nodes=gnodes, vccs_gain=ggain,
+        title=netlist.title,
+    )
+    if check:
+        from circuitlearn.compile.topology import check_topology
+        check_topology(circuit, netlist)
+    return circuit
+
+
+def _where(e):
+    if e.loc is None:
+        return (None, None, None)
+    return (e.loc.file, e.loc.line, e.loc.text)

@@ -1,0 +1,66 @@
+"""The exceptions circuitlearn raises on bad input or failed solves.
+
+Every error about a netlist carries where it happened (file and line) and the
+offending text, so the CLI can print ``file:line: message`` and stop without a
+Python traceback.
+"""
+from __future__ import annotations
+
+
+class CircuitLearnError(Exception):
+    """Base class of every error circuitlearn raises on purpose."""
+
+
+class NetlistError(CircuitLearnError):
+    """A netlist (or an included file) cannot be read or is not a valid circuit.
+
+    Attributes
+    ----------
+    file : str or None
+        Path of the file (``"<string>"`` for text given directly).
+    line : int or None
+        1-based line number in ``file`` (the first line of a continued line).
+    text : str or None
+        The offending source line, stripped.
+    reason : str
+        What is wrong, in words.
+    """
+
+    def __init__(self, reason: str, file: str | None = None, line: int | None = None,
+                 text: str | None = None):
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.text = text
+        super().__init__(self.located())
+
+    def located(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
+        msg = f"{where}{self.reason}"
+        if self.text:
+            msg += f"\n    {self.text}"
+        return msg
+
+
+class TopologyError(NetlistError):
+    """The circuit graph has no unique DC solution (floating nodes, source loops, shorts)."""
+
+
+class ConfigError(CircuitLearnError):
+    """A training/experiment configuration (TOML file or flags) is invalid."""
+
+    def __init__(self, reason: str, file: str | None = None, key: str | None = None):
+        self.reason, self.file, self.key = reason, file, key
+        where = f"{file}: " if file else ""
+        what = f"[{key}] " if key else ""
+        super().__init__(f"{where}{what}{reason}")
+
+
+class DataError(CircuitLearnError):
+    """A data set is missing or corrupt; the message says how to get it."""
+
+
+class BackendError(CircuitLearnError):
+    """A simulation backend (ngspice) is missing or reported an error."""
