@@ -51,6 +51,7 @@ class Circuit:
     diode_n: np.ndarray             # float64[d], emission coefficient N
     diode_rs: np.ndarray            # float64[d], RS / area (ohm)
     diode_vth: np.ndarray           # float64[d], ideal-diode threshold (V)
+    diode_area: np.ndarray          # float64[d], instance area factor
     vsource_names: tuple[str, ...]
     vsource_nodes: np.ndarray       # int64[nv, 2]
     vsource_value: np.ndarray       # float64[nv]
@@ -64,6 +65,7 @@ class Circuit:
     vccs_nodes: np.ndarray          # int64[ng, 4]
     vccs_gain: np.ndarray           # float64[ng]
     title: str = ""
+    models: tuple = ()              # the netlist's DiodeModel cards (for writing back)
 
     def __post_init__(self):
         int_fields = ("resistor_nodes", "diode_nodes", "vsource_nodes", "isource_nodes",
@@ -124,6 +126,25 @@ class Circuit:
             raise ValueError(f"conductance must have shape {self.conductance.shape}, got {g.shape}")
         return dataclasses.replace(self, conductance=g)
 
+    def to_netlist(self) -> Netlist:
+        """The circuit as a flattened netlist (current values), e.g. to write it for ngspice."""
+        from circuitlearn.netlist.model import Element
+        nn = self.node_names
+        els = []
+
+        def add(names, nodes, values, kind, models=None):
+            for k, name in enumerate(names):
+                els.append(Element(name, kind, tuple(nn[i] for i in nodes[k]), float(values[k]),
+                                   None if models is None else models[k]))
+        add(self.vsource_names, self.vsource_nodes, self.vsource_value, "V")
+        add(self.isource_names, self.isource_nodes, self.isource_value, "I")
+        add(self.resistor_names, self.resistor_nodes, 1.0 / self.conductance, "R")
+        add(self.diode_names, self.diode_nodes, self.diode_area, "D", self.diode_models)
+        add(self.vcvs_names, self.vcvs_nodes, self.vcvs_gain, "E")
+        add(self.vccs_names, self.vccs_nodes, self.vccs_gain, "G")
+        used = set(self.diode_models)
+        return Netlist(self.title, tuple(els), tuple(m for m in self.models if m.name in used))
+
     def with_sources(self, sources) -> "Circuit":
         """A copy whose netlist source values are ``sources`` (``float64[n_sources]``)."""
         v, i = self.split_sources(np.asarray(sources, dtype=np.float64).reshape(1, -1))
@@ -161,8 +182,8 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
             raise NetlistError(f"diode {e.name}: unknown model {e.model!r}", *_where(e))
         m = models[e.model]
         area = e.value
-        dparams.append((m.get("is") * area, m.get("n"), m.get("rs") / area, m.get("vth")))
-    dparams = np.asarray(dparams, dtype=np.float64).reshape(-1, 4)
+        dparams.append((m.get("is") * area, m.get("n"), m.get("rs") / area, m.get("vth"), area))
+    dparams = np.asarray(dparams, dtype=np.float64).reshape(-1, 5)
 
     def table(kind):
         els = groups[kind]
@@ -180,12 +201,12 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
         diode_names=tuple(e.name for e in diodes), diode_models=tuple(e.model for e in diodes),
         diode_nodes=[idx(e) for e in diodes],
         diode_is=dparams[:, 0], diode_n=dparams[:, 1], diode_rs=dparams[:, 2],
-        diode_vth=dparams[:, 3],
+        diode_vth=dparams[:, 3], diode_area=dparams[:, 4],
         vsource_names=vn, vsource_nodes=vnodes, vsource_value=vval,
         isource_names=inames, isource_nodes=inodes, isource_value=ival,
         vcvs_names=en, vcvs_nodes=enodes, vcvs_gain=egain,
         vccs_names=gn, vccs_nodes=gnodes, vccs_gain=ggain,
-        title=netlist.title,
+        title=netlist.title, models=tuple(netlist.models),
     )
     if check:
         from circuitlearn.compile.topology import check_topology
