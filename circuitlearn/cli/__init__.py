@@ -19,7 +19,7 @@ COMMANDS = {
     "check": "check",
     "export": "check",
     "solve": "solve",
-    "validate": "solve",
+    "validate": "validate",
     "train": "train",
     "demo": "train",
     "bench": "bench",

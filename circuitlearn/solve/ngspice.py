@@ -1,0 +1,251 @@
+"""ngspice as a solve backend, through PySpice's shared-library mode.
+
+One :class:`NgspiceSession` loads a circuit into the shared ngspice instance
+once and then, for every input vector, changes the independent sources with
+``alter`` and runs ``op``; result plots are destroyed after reading so memory
+does not grow over thousands of runs.  ngspice's chatter (``Note:`` lines,
+gmin and source stepping) is not an error; real errors are raised as
+:class:`~circuitlearn.errors.BackendError` with ngspice's own message.
+
+PySpice and libngspice are imported lazily: the package works without them.
+The shared library is looked for as ``libngspice.so`` (Debian package
+``libngspice0-dev``), then ``libngspice.so.0`` (``libngspice0``); set
+``NGSPICE_LIBRARY_PATH`` to point elsewhere.  ngspice's shared library is not
+thread-safe: use processes, not threads, to run several sessions at once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from circuitlearn.errors import BackendError
+from circuitlearn.solve.result import STATUS_MESSAGES, SolveResult
+
+#: Simulator options for validation runs (tight tolerances, as in issue 3).
+TIGHT_OPTIONS = "reltol=1e-9 vntol=1e-12 abstol=1e-15"
+
+_LIBRARY_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/libngspice.so",
+    "/usr/lib/x86_64-linux-gnu/libngspice.so.0",
+    "/usr/lib/aarch64-linux-gnu/libngspice.so",
+    "/usr/lib/aarch64-linux-gnu/libngspice.so.0",
+    "/usr/lib/libngspice.so", "/usr/lib/libngspice.so.0",
+    "/usr/local/lib/libngspice.so", "/usr/local/lib/libngspice.so.0",
+)
+_MISSING = ("libngspice (ngspice's shared library) was not found; install it with "
+            "`apt-get install ngspice libngspice0 libngspice0-dev` or set NGSPICE_LIBRARY_PATH "
+            "to the path of libngspice.so")
+
+# stderr lines that are ngspice chatter, not errors
+_BENIGN = re.compile(r"^\s*(note:|warning:|trying gmin|supplies reduced|using sparse|"
+                     r"reference value|no\. of data rows|doing analysis|circuit:)", re.I)
+_SINGULAR = re.compile(r"singular matrix", re.I)
+_FATAL = re.compile(r"error|aborted|could not|can't find|cannot|failed|too small|unknown|"
+                     r"no such", re.I)
+
+_shared = None  # the one PySpice NgSpiceShared instance of this process
+
+
+def _ngspice():
+    """The process-wide shared ngspice instance (created on first use)."""
+    global _shared
+    if _shared is not None:
+        return _shared
+    if not os.environ.get("NGSPICE_LIBRARY_PATH"):
+        for cand in _LIBRARY_CANDIDATES:
+            if Path(cand).exists():
+                os.environ["NGSPICE_LIBRARY_PATH"] = cand
+                break
+        else:
+            raise BackendError(_MISSING)
+    logging.getLogger("PySpice").setLevel(logging.CRITICAL)
+    try:
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+    except ImportError as exc:  # pragma: no cover - PySpice is a dependency
+        raise BackendError(f"PySpice is not installed ({exc}); `pip install PySpice==1.5`") from exc
+    try:
+        _shared = NgSpiceShared.new_instance()
+    except OSError as exc:
+        raise BackendError(f"{_MISSING} ({exc})") from exc
+    return _shared
+
+
+class NgspiceSession:
+    """A circuit loaded once into the shared ngspice, solved for many source vectors.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    options : str
+        ``.options`` line contents (default: tight validation tolerances).
+    """
+
+    def __init__(self, circuit, options: str = TIGHT_OPTIONS):
+        from circuitlearn.netlist.writer import write_netlist
+        self.circuit = circuit
+        self.options = options
+        self._ng = _ngspice()
+        self._names = tuple(n for n in circuit.node_names[1:])
+        self._load(write_netlist(circuit.to_netlist()))
+        self._current = circuit.default_sources().copy()
+        self.n_runs = 0
+
+    # ------------------------------------------------------------ low level
+    def _command(self, command: str) -> tuple[list[str], list[str]]:
+        ng = self._ng
+        ng.clear_output()
+        rc = ng._ngspice_shared.ngSpice_Command(command.encode("ascii"))
+        if rc:
+            raise BackendError(f"ngspice refused command {command!r} (code {rc})")
+        return list(ng._stdout), list(ng._stderr)
+
+    def _load(self, deck: str) -> None:
+        from PySpice.Spice.NgSpice.Shared import FFI, ffi
+        lines = deck.splitlines()
+        # options go before .end; ngspice needs a trailing empty line
+        end = next((i for i, ln in enumerate(lines) if ln.strip().lower() == ".end"), len(lines))
+        lines = lines[:end] + [f".options {self.options}"] + lines[end:]
+        self._command("remcirc") if self._ng.plot_names else None
+        self._ng.clear_output()
+        keep = [ffi.new("char[]", ln.encode("utf8")) for ln in lines if ln.strip()]
+        keep += [ffi.new("char[]", b""), FFI.NULL]
+        rc = self._ng._ngspice_shared.ngSpice_Circ(ffi.new("char *[]", keep))
+        errors = [ln for ln in self._ng._stderr + self._ng._stdout
+                  if _FATAL.search(ln) and not ln.lower().startswith("warning, can't find model")
+                  and not _BENIGN.match(ln)]
+        if rc or errors:
+            raise BackendError("ngspice could not load the circuit: " + " | ".join(errors or [f"code {rc}"]))
+        # keep node voltages and branch currents, and ask for every diode current
+        probes = [f"@{d}[id]" for d in self.circuit.diode_names]
+        chunk = ["all"]
+        for p in probes + [None]:
+            if p is None or sum(len(x) + 1 for x in chunk) + len(p) > 900:
+                self._command("save " + " ".join(chunk))
+                chunk = []
+            if p is not None:
+                chunk.append(p)
+
+    def _alter(self, sources: np.ndarray) -> None:
+        c = self.circuit
+        for k, name in enumerate(c.source_names):
+            if sources[k] != self._current[k]:
+                _, err = self._command(f"alter {name} dc={sources[k]!r}")
+                if any(_FATAL.search(e) for e in err):
+                    raise BackendError(f"ngspice: alter {name}: " + " | ".join(err))
+                self._current[k] = sources[k]
+
+    def set_conductance(self, conductance) -> None:
+        """Program new resistor conductances (``float64[m]``) into the loaded circuit."""
+        g = np.asarray(conductance, dtype=np.float64)
+        old = self.circuit.conductance
+        changed = np.flatnonzero(g != old)
+        for k in changed:
+            _, err = self._command(f"alter {self.circuit.resistor_names[k]} = {1.0 / g[k]!r}")
+            if any(_FATAL.search(e) for e in err):
+                raise BackendError(f"ngspice: alter {self.circuit.resistor_names[k]}: " + " | ".join(err))
+        self.circuit = self.circuit.with_conductance(g)
+
+    def op(self, sources) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, str]:
+        """One operating point: (voltages[n_nodes], V-source currents, diode currents, status, message)."""
+        self._alter(np.asarray(sources, dtype=np.float64))
+        out, err = self._command("op")
+        self.n_runs += 1
+        fatal = [e for e in err if _FATAL.search(e) and not _BENIGN.match(e)]
+        fatal += [o for o in out if "dc solution failed" in o.lower()]
+        singular = [e for e in err if _SINGULAR.search(e)]
+        if fatal:
+            self._command("destroy all")
+            raise BackendError("ngspice: " + " | ".join(dict.fromkeys(fatal)))
+        plot = self._ng.last_plot
+        vecs = self._read_plot(plot)
+        self._command("destroy all")
+        c = self.circuit
+        v = np.zeros(c.n_nodes)
+        for i, name in enumerate(c.node_names[1:], start=1):
+            key = f"v({name})"
+            if key not in vecs:
+                key = name
+            if key not in vecs:
+                raise BackendError(f"ngspice returned no voltage for node {name!r}")
+            v[i] = vecs[key]
+        isrc = np.array([vecs[f"{n}#branch"] for n in c.vsource_names])
+        idio = np.array([vecs[f"@{d}[id]"] for d in c.diode_names])
+        if singular:
+            return v, isrc, idio, 2, "ngspice: " + singular[0].strip()
+        return v, isrc, idio, 0, "converged"
+
+    def _read_plot(self, plot_name: str) -> dict[str, float]:
+        from PySpice.Spice.NgSpice.Shared import FFI, ffi
+        lib = self._ng._ngspice_shared
+        names = lib.ngSpice_AllVecs(plot_name.encode("utf8"))
+        out = {}
+        i = 0
+        while names[i] != FFI.NULL:
+            name = ffi.string(names[i]).decode("utf8")
+            info = lib.ngGet_Vec_Info(f"{plot_name}.{name}".encode("utf8"))
+            if info != FFI.NULL and info.v_realdata != FFI.NULL and info.v_length > 0:
+                out[name.lower()] = float(info.v_realdata[0])
+            i += 1
+        return out
+
+    def close(self) -> None:
+        """Remove the circuit from ngspice and free its plots."""
+        try:
+            self._command("destroy all")
+            self._command("remcirc")
+        except BackendError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def solve_ngspice(circuit, sources=None, *, diodes: str = "shockley", tol: float | None = None,
+                  options: str = TIGHT_OPTIONS, session: NgspiceSession | None = None,
+                  **_ignored) -> SolveResult:
+    """DC operating points of ``circuit`` for a batch of source vectors, computed by ngspice.
+
+    ngspice simulates the diode ``.model`` cards as they are (Shockley model);
+    it has no ideal diode, so ``diodes`` must be ``"shockley"``.  A backend
+    error (ngspice's own message) raises :class:`BackendError`; a singular
+    matrix is reported with ``success=False, status=2``.
+    """
+    if diodes != "shockley":
+        raise ValueError("ngspice has no ideal diode: use diodes='shockley' (with a near-ideal "
+                         ".model such as 'dideal' in spice_models/ to approximate one)")
+    if sources is None:
+        sources = circuit.default_sources()[None, :]
+    vs, is_ = circuit.split_sources(sources)
+    batch = np.concatenate([vs, is_], axis=1)
+    own = session is None
+    sess = session or NgspiceSession(circuit, options=options)
+    t0 = time.perf_counter()
+    try:
+        V = np.zeros((batch.shape[0], circuit.n_nodes))
+        I = np.zeros((batch.shape[0], len(circuit.vsource_names)))
+        D = np.zeros((batch.shape[0], len(circuit.diode_names)))
+        status = np.zeros(batch.shape[0], dtype=np.int64)
+        messages = []
+        for b in range(batch.shape[0]):
+            V[b], I[b], D[b], status[b], msg = sess.op(batch[b])
+            if status[b]:
+                messages.append(f"sample {b}: {msg}")
+    finally:
+        if own:
+            sess.close()
+    worst = int(status.max()) if status.size else 0
+    msg = "; ".join(messages[:3]) if messages else STATUS_MESSAGES[0]
+    return SolveResult(
+        voltages=V, source_currents=I, diode_currents=D,
+        success=worst == 0, status=worst, message=msg, nit=1,
+        kcl_residual=np.zeros(V.shape[0]), diode_violation=np.zeros(V.shape[0]),
+        sample_success=status == 0, node_names=circuit.node_names,
+        method=f"ngspice-shared ({time.perf_counter() - t0:.3g} s)")
