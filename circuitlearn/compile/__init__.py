@@ -1,0 +1,14 @@
+"""Netlist -> compiled :class:`Circuit`, topology checks and netlist builders."""
+from circuitlearn.compile.builders import (
+    DRN_DIODE_PARAMS, crossbar_conductance, crossbar_netlist, drn_arrays, drn_netlist,
+    drn_sizes, drn_source_vector, random_resistor_diode_graph, representable_conductance,
+)
+from circuitlearn.compile.circuit import Circuit, compile_netlist
+from circuitlearn.compile.topology import check_topology
+
+__all__ = [
+    "Circuit", "compile_netlist", "check_topology",
+    "crossbar_netlist", "crossbar_conductance",
+    "drn_netlist", "drn_arrays", "drn_sizes", "drn_source_vector",
+    "random_resistor_diode_graph", "representable_conductance", "DRN_DIODE_PARAMS",
+]
