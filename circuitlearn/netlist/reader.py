@@ -1,0 +1,238 @@
+"""Reading netlist text into located logical lines, with includes expanded.
+
+This is the first stage of :mod:`circuitlearn.netlist.parser`.  It follows
+ngspice's conventions:
+
+* the first physical line of the top file is the title (never a card);
+* ``*`` starts a comment line; ``;`` starts an inline comment anywhere; ``$``
+  starts one when it is preceded by whitespace (or starts the line);
+* a line starting with ``+`` continues the previous card; the joined card is
+  located at its first physical line;
+* ``.include FILE`` / ``.inc FILE`` reads FILE (path relative to the including
+  file) in place; ``.lib FILE SECTION`` reads the lines between
+  ``.lib SECTION`` and ``.endl`` in FILE; a one-argument ``.lib NAME`` in any
+  file opens a section definition, which is skipped unless requested;
+* ``.end`` stops reading the file it is in.
+
+Bad bytes (NUL, control characters, text that is not UTF-8) raise
+:class:`~circuitlearn.errors.NetlistError` at the offending line, as does an
+include that would leave the top netlist's folder (unless allowed), a missing
+file, or a recursive include (the message names the chain).
+"""
+from __future__ import annotations
+
+import os
+import unicodedata
+from dataclasses import dataclass
+
+from circuitlearn.errors import NetlistError
+
+MAX_FILE_BYTES = 50_000_000
+MAX_INCLUDE_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class Line:
+    """One logical line (card): text with comments removed and continuations joined."""
+    file: str
+    line: int
+    text: str
+
+    def error(self, reason: str) -> NetlistError:
+        return NetlistError(reason, self.file, self.line, self.text)
+
+
+def decode(data: bytes, file: str) -> str:
+    """Bytes -> text; NUL bytes or invalid UTF-8 raise a located NetlistError."""
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise NetlistError("binary data (NUL byte): this is not a text netlist", file, line)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise NetlistError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}): "
+                           "this is not a text netlist", file, line) from None
+
+
+def read_text(path: str, where: Line | None = None) -> str:
+    """Read and decode a file; OSError becomes a NetlistError (at ``where`` if given)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = f"cannot read {path}: {exc.strerror or exc}"
+        if where is not None:
+            raise where.error(reason) from None
+        raise NetlistError(reason, path) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise NetlistError(f"file larger than {MAX_FILE_BYTES} bytes", path)
+    return decode(data, path)
+
+
+def _check_chars(text: str, file: str, lineno: int) -> None:
+    for ch in text:
+        if ch in "\t\r":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise NetlistError(f"control character {ch!r}: this is not a text netlist",
+                               file, lineno, text.strip()[:200])
+
+
+def strip_comment(text: str) -> str:
+    """Remove ``;`` comments and ``$`` comments that follow whitespace (ngspice rules)."""
+    cut = text.find(";")
+    if cut >= 0:
+        text = text[:cut]
+    for i, ch in enumerate(text):
+        if ch == "$" and (i == 0 or text[i - 1] in " \t\r"):
+            return text[:i]
+    return text
+
+
+def logical_lines(text: str, file: str, has_title: bool) -> tuple[str | None, list[Line]]:
+    """Split text into (title, cards).  ``has_title``: the first line is the title."""
+    physical = text.split("\n")
+    title = None
+    start = 0
+    if has_title:
+        _check_chars(physical[0], file, 1)
+        title = physical[0].strip(" \t\r")
+        start = 1
+    cards: list[Line] = []
+    for i in range(start, len(physical)):
+        raw = physical[i]
+        _check_chars(raw, file, i + 1)
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("*"):
+            continue
+        body = strip_comment(stripped).strip()
+        if stripped.startswith("+"):
+            if not cards:
+                raise NetlistError("continuation line '+' with no card before it to continue",
+                                   file, i + 1, stripped)
+            extra = body[1:].strip()
+            prev = cards[-1]
+            cards[-1] = Line(prev.file, prev.line, f"{prev.text} {extra}".strip())
+            continue
+        if body:
+            cards.append(Line(file, i + 1, body))
+    return title, cards
+
+
+def _first_word(text: str) -> str:
+    return text.split(None, 1)[0].lower() if text.split() else ""
+
+
+def _args(text: str) -> list[str]:
+    """Arguments of a dot command, with quotes around file names removed."""
+    rest = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
+    out, cur, quote = [], "", None
+    for ch in rest:
+        if quote:
+            if ch == quote:
+                quote = None
+            else:
+                cur += ch
+        elif ch in "\"'":
+            quote = ch
+        elif ch in " \t\r":
+            if cur:
+                out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+class Includer:
+    """Expands ``.include`` / ``.lib`` with the folder rule and recursion check."""
+
+    def __init__(self, root_dir: str, allow_outside: bool):
+        self.root_dir = os.path.realpath(root_dir)
+        self.allow_outside = allow_outside
+        self.cache: dict[str, list[Line]] = {}
+
+    def resolve(self, name: str, card: Line) -> str:
+        base = os.path.dirname(card.file) if card.file not in ("<string>", "") \
+            and not card.file.startswith("<") else self.root_dir
+        path = os.path.realpath(os.path.join(base, os.path.expanduser(name)))
+        inside = path == self.root_dir or path.startswith(self.root_dir.rstrip(os.sep) + os.sep)
+        if not inside and not self.allow_outside:
+            raise card.error(f"include {name!r} resolves to {path}, outside the netlist's "
+                             f"folder {self.root_dir}; allow it explicitly "
+                             "(allow_outside=True, or --allow-outside-include on the command line)")
+        return path
+
+    def file_cards(self, path: str, card: Line) -> list[Line]:
+        if path not in self.cache:
+            self.cache[path] = logical_lines(read_text(path, card), path, has_title=False)[1]
+        return self.cache[path]
+
+    def expand(self, cards: list[Line], chain: tuple[str, ...]) -> list[Line]:
+        """Return ``cards`` with includes and library sections read in place."""
+        if len(chain) > MAX_INCLUDE_DEPTH:
+            raise cards[0].error(f"includes nested more than {MAX_INCLUDE_DEPTH} deep")
+        out: list[Line] = []
+        i = 0
+        while i < len(cards):
+            card = cards[i]
+            word = _first_word(card.text)
+            i += 1
+            if word == ".end":
+                break
+            if word in (".include", ".inc"):
+                args = _args(card.text)
+                if len(args) != 1:
+                    raise card.error(f"{word} takes exactly one file name")
+                out.extend(self._include(args[0], None, card, chain))
+            elif word == ".lib":
+                args = _args(card.text)
+                if len(args) == 2:
+                    out.extend(self._include(args[0], args[1], card, chain))
+                elif len(args) == 1:       # a section definition: skip it here
+                    i = _skip_section(cards, i - 1)
+                else:
+                    raise card.error(".lib takes FILE SECTION (or SECTION to open a section)")
+            elif word == ".endl":
+                raise card.error(".endl without an open .lib section")
+            else:
+                out.append(card)
+        return out
+
+    def _include(self, name, section, card, chain):
+        path = self.resolve(name, card)
+        key = path if section is None else f"{path} [{section.lower()}]"
+        if key in chain:
+            loop = " -> ".join(chain[chain.index(key):] + (key,))
+            raise card.error(f"recursive include: {loop}")
+        cards = self.file_cards(path, card)
+        if section is not None:
+            cards = _section(cards, section, path, card)
+        return self.expand(cards, chain + (key,)) if cards else []
+
+
+def _skip_section(cards: list[Line], start: int) -> int:
+    """Index just after the ``.endl`` that closes the section opened at ``start``."""
+    for j in range(start + 1, len(cards)):
+        if _first_word(cards[j].text) == ".endl":
+            return j + 1
+    raise cards[start].error(".lib section is never closed by .endl")
+
+
+def _section(cards: list[Line], section: str, path: str, card: Line) -> list[Line]:
+    i = 0
+    while i < len(cards):
+        c = cards[i]
+        if _first_word(c.text) == ".lib":
+            args = _args(c.text)
+            if len(args) == 1:
+                end = _skip_section(cards, i)
+                if args[0].lower() == section.lower():
+                    return cards[i + 1:end - 1]
+                i = end
+                continue
+        i += 1
+    raise card.error(f"section {section!r} not found in library {path}")
