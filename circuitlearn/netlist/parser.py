@@ -51,7 +51,7 @@ from circuitlearn.netlist.reader import Includer, Line, decode, logical_lines, r
 MAX_ELEMENTS = 1_000_000
 MAX_SUBCKT_DEPTH = 100
 
-NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:#\-+\[\]<>/|!@%&~^?]*\Z")
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:#$\-+\[\]<>/|!@%&~^?]*\Z")
 PARAM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 #: source keywords outside the DC subset
 WAVEFORMS = frozenset({"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise",
