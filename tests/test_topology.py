@@ -1,7 +1,6 @@
 """Topology checks: every ill-posed circuit graph is refused with the nodes named."""
 import time
 
-import numpy as np
 import pytest
 
 from circuitlearn.compile import check_topology, compile_netlist, random_resistor_diode_graph
