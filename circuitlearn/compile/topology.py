@@ -198,7 +198,8 @@ def _check_islands(circuit, vedges, diode_paths: bool, where: _Locator) -> None:
                   f"their potential is undetermined")
         raise where.error(reason, touching)
     involved = _elements_touching(circuit, in_island)
-    reason = (f"floating nodes {_listing(names)} (elements {_listing(involved)}): "
+    touched_by = f"elements {_listing(involved)}" if involved else "no element"
+    reason = (f"floating nodes {_listing(names)} ({touched_by}): "
               f"no DC path to ground through {path_kind}")
     raise where.error(reason, involved)
 
