@@ -157,6 +157,7 @@ class _Builder:
         self.elements: list[Element] = []
         self.names: dict[str, Element] = {}
         self.work = 0
+        self.tokens: dict[Line, list[str]] = {}   # split_card results, per card
 
     # -- pass 1: structure
     def structure(self, cards: list[Line]) -> None:
@@ -229,7 +230,9 @@ class _Builder:
             self.element(card, params, prefix, nodemap, sub, stack)
 
     def element(self, card, params, prefix, nodemap, sub, stack):
-        toks = split_card(card)
+        toks = self.tokens.get(card)
+        if toks is None:
+            toks = self.tokens[card] = split_card(card)
         if not toks:
             raise card.error("card has no element name")
         name = check_name(toks[0], "element", card)

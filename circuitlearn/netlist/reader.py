@@ -22,7 +22,7 @@ file, or a recursive include (the message names the chain).
 from __future__ import annotations
 
 import os
-import unicodedata
+import re
 from dataclasses import dataclass
 
 from circuitlearn.errors import NetlistError
@@ -70,17 +70,24 @@ def read_text(path: str, where: Line | None = None) -> str:
     return decode(data, path)
 
 
-def _check_chars(text: str, file: str, lineno: int) -> None:
-    for ch in text:
-        if ch in "\t\r":
-            continue
-        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
-            raise NetlistError(f"control character {ch!r}: this is not a text netlist",
-                               file, lineno, text.strip()[:200])
+#: control characters (Unicode category Cc but tab/CR/LF), line/paragraph separators, surrogates
+_BAD_CHAR = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _check_chars(text: str, file: str) -> None:
+    """Refuse text with control characters (binary garbage), located at its line."""
+    m = _BAD_CHAR.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raw = text.split("\n")[line - 1]
+        raise NetlistError(f"control character {m.group(0)!r}: this is not a text netlist",
+                           file, line, _BAD_CHAR.sub("?", raw.strip())[:200])
 
 
 def strip_comment(text: str) -> str:
     """Remove ``;`` comments and ``$`` comments that follow whitespace (ngspice rules)."""
+    if ";" not in text and "$" not in text:
+        return text
     cut = text.find(";")
     if cut >= 0:
         text = text[:cut]
@@ -92,17 +99,16 @@ def strip_comment(text: str) -> str:
 
 def logical_lines(text: str, file: str, has_title: bool) -> tuple[str | None, list[Line]]:
     """Split text into (title, cards).  ``has_title``: the first line is the title."""
+    _check_chars(text, file)
     physical = text.split("\n")
     title = None
     start = 0
     if has_title:
-        _check_chars(physical[0], file, 1)
         title = physical[0].strip(" \t\r")
         start = 1
     cards: list[Line] = []
     for i in range(start, len(physical)):
         raw = physical[i]
-        _check_chars(raw, file, i + 1)
         stripped = raw.strip()
         if not stripped or stripped.startswith("*"):
             continue
