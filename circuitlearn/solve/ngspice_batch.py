@@ -71,8 +71,12 @@ def parse_ascii_raw(text: str) -> dict[str, float]:
 
 
 def run_ngspice_batch(deck_text: str, *, timeout: float = 600,
-                      options: str | None = DEFAULT_OPTIONS) -> dict[str, float]:
+                      options: str | None = DEFAULT_OPTIONS,
+                      cwd: str | None = None) -> dict[str, float]:
     """Solve ``deck_text`` (which must contain ``.op``) with ``ngspice -b``.
+
+    ``cwd`` is the folder ngspice runs in, so that the deck's relative
+    ``.include`` / ``.lib`` paths resolve (default: a fresh temporary folder).
 
     Returns node voltages by lower-case node name and voltage-source currents
     under ``"i(vname)"``.  Raises :class:`BackendError` with ngspice's own
@@ -86,7 +90,8 @@ def run_ngspice_batch(deck_text: str, *, timeout: float = 600,
             fh.write(_with_options(deck_text, options))
         env = dict(os.environ, SPICE_ASCIIRAWFILE="1")
         try:
-            proc = subprocess.run([binary, "-b", "-r", raw_path, deck_path], cwd=tmp, env=env,
+            proc = subprocess.run([binary, "-b", "-r", raw_path, deck_path], cwd=cwd or tmp,
+                                  env=env,
                                   capture_output=True, text=True, timeout=timeout,
                                   errors="replace")
         except subprocess.TimeoutExpired:
