@@ -49,6 +49,12 @@ _FATAL = re.compile(r"error|aborted|could not|can't find|cannot|failed|too small
                      r"no such", re.I)
 
 _shared = None  # the one PySpice NgSpiceShared instance of this process
+_active = None  # the NgspiceSession whose circuit is loaded in it (one at a time)
+
+
+def ffi_null():
+    from PySpice.Spice.NgSpice.Shared import FFI
+    return FFI.NULL
 
 
 def _ngspice():
@@ -90,14 +96,36 @@ class NgspiceSession:
         self.circuit = circuit
         self.options = options
         self._ng = _ngspice()
-        self._names = tuple(n for n in circuit.node_names[1:])
-        self._load(write_netlist(circuit.to_netlist()))
-        self._current = circuit.default_sources().copy()
+        self._write = write_netlist
         self.n_runs = 0
+        self._activate()
+
+    def _activate(self) -> None:
+        """Make this session's circuit the one loaded in the shared ngspice."""
+        global _active
+        if _active is self:
+            return
+        if _active is not None:
+            _active._release()
+        self._load(self._write(self.circuit.to_netlist()))
+        self._current = self.circuit.default_sources().copy()
+        _active = self
+
+    def _release(self) -> None:
+        global _active
+        try:
+            self._command("destroy all")
+            self._command("remcirc")
+        finally:
+            _active = None
 
     # ------------------------------------------------------------ low level
     def _command(self, command: str) -> tuple[list[str], list[str]]:
         ng = self._ng
+        self._n_commands = getattr(self, "_n_commands", 0) + 1
+        if self._n_commands % 1000 == 0:
+            # ngspice keeps every command in its control structures: free them
+            ng._ngspice_shared.ngSpice_Command(ffi_null())
         ng.clear_output()
         rc = ng._ngspice_shared.ngSpice_Command(command.encode("ascii"))
         if rc:
@@ -110,7 +138,6 @@ class NgspiceSession:
         # options go before .end; ngspice needs a trailing empty line
         end = next((i for i, ln in enumerate(lines) if ln.strip().lower() == ".end"), len(lines))
         lines = lines[:end] + [f".options {self.options}"] + lines[end:]
-        self._command("remcirc") if self._ng.plot_names else None
         self._ng.clear_output()
         keep = [ffi.new("char[]", ln.encode("utf8")) for ln in lines if ln.strip()]
         keep += [ffi.new("char[]", b""), FFI.NULL]
@@ -134,7 +161,7 @@ class NgspiceSession:
         c = self.circuit
         for k, name in enumerate(c.source_names):
             if sources[k] != self._current[k]:
-                _, err = self._command(f"alter {name} dc={sources[k]!r}")
+                _, err = self._command(f"alter {name} dc={float(sources[k])!r}")
                 if any(_FATAL.search(e) for e in err):
                     raise BackendError(f"ngspice: alter {name}: " + " | ".join(err))
                 self._current[k] = sources[k]
@@ -142,16 +169,21 @@ class NgspiceSession:
     def set_conductance(self, conductance) -> None:
         """Program new resistor conductances (``float64[m]``) into the loaded circuit."""
         g = np.asarray(conductance, dtype=np.float64)
+        if _active is not self:  # reloaded with the new values
+            self.circuit = self.circuit.with_conductance(g)
+            self._activate()
+            return
         old = self.circuit.conductance
         changed = np.flatnonzero(g != old)
         for k in changed:
-            _, err = self._command(f"alter {self.circuit.resistor_names[k]} = {1.0 / g[k]!r}")
+            _, err = self._command(f"alter {self.circuit.resistor_names[k]} = {float(1.0 / g[k])!r}")
             if any(_FATAL.search(e) for e in err):
                 raise BackendError(f"ngspice: alter {self.circuit.resistor_names[k]}: " + " | ".join(err))
         self.circuit = self.circuit.with_conductance(g)
 
     def op(self, sources) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, str]:
         """One operating point: (voltages[n_nodes], V-source currents, diode currents, status, message)."""
+        self._activate()
         self._alter(np.asarray(sources, dtype=np.float64))
         out, err = self._command("op")
         self.n_runs += 1
@@ -195,11 +227,11 @@ class NgspiceSession:
 
     def close(self) -> None:
         """Remove the circuit from ngspice and free its plots."""
-        try:
-            self._command("destroy all")
-            self._command("remcirc")
-        except BackendError:
-            pass
+        if _active is self:
+            try:
+                self._release()
+            except BackendError:
+                pass
 
     def __enter__(self):
         return self

@@ -1,0 +1,163 @@
+"""The ngspice shared-library backend against the ngspice program, on the same decks.
+
+These tests run the real ngspice (libngspice through PySpice, and ``ngspice -b``).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from circuitlearn.compile import compile_netlist
+from circuitlearn.errors import BackendError
+from circuitlearn.netlist import parse_netlist, read_netlist, write_netlist
+from circuitlearn.solve.ngspice import NgspiceSession, solve_ngspice
+from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+
+pytestmark = pytest.mark.ngspice
+DECKS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "netlists", "*.cir")))
+
+
+def _reference(circuit, sources):
+    """Node voltages from the ngspice program for one source vector."""
+    deck = write_netlist(circuit.with_sources(sources).to_netlist())
+    ref = run_ngspice_batch(deck)
+    return np.array([ref[n] for n in circuit.node_names])
+
+
+@pytest.mark.parametrize("deck", DECKS, ids=os.path.basename)
+def test_shared_backend_equals_ngspice_program(deck):
+    circuit = compile_netlist(read_netlist(deck))
+    rng = np.random.default_rng(0)
+    base = circuit.default_sources()
+    sources = np.stack([base, base * 0.5 + rng.normal(0, 0.1, base.shape) * (base != 0)])
+    res = solve_ngspice(circuit, sources)
+    assert res.success and res.status == 0
+    assert res.voltages.shape == (2, circuit.n_nodes)
+    assert np.all(np.isfinite(res.voltages)) and np.all(np.isfinite(res.diode_currents))
+    for b in range(2):
+        np.testing.assert_allclose(res.voltages[b], _reference(circuit, sources[b]), atol=1e-9)
+
+
+def test_alter_reuse_matches_fresh_loads_and_kcl():
+    """Changing sources with alter on one loaded circuit = loading the circuit anew each time."""
+    circuit = compile_netlist(read_netlist(os.path.join(os.path.dirname(__file__), "..",
+                                                         "netlists", "bridge.cir")))
+    sources = np.linspace(-2, 3, 7)[:, None] * np.ones((1, circuit.n_sources))
+    batched = solve_ngspice(circuit, sources)
+    for b in range(len(sources)):
+        fresh = solve_ngspice(circuit.with_sources(sources[b]))
+        np.testing.assert_allclose(batched.voltages[b], fresh.voltages[0], atol=1e-12)
+    # a linear bridge: voltages scale with the (single) source
+    s0 = sources[:, 0]
+    nz = s0 != 0
+    ratio = batched.voltages[nz] / s0[nz, None]
+    np.testing.assert_allclose(ratio, np.broadcast_to(ratio[0], ratio.shape), atol=1e-9)
+
+
+def test_programmed_conductance_equals_rebuilt_circuit():
+    circuit = compile_netlist(read_netlist(os.path.join(os.path.dirname(__file__), "..",
+                                                         "netlists", "crossbar_4x4.cir")))
+    g = circuit.conductance * np.linspace(0.5, 2.0, circuit.conductance.size)
+    with NgspiceSession(circuit) as sess:
+        before = solve_ngspice(circuit, session=sess).voltages
+        sess.set_conductance(g)
+        after = solve_ngspice(sess.circuit, session=sess)
+    rebuilt = solve_ngspice(circuit.with_conductance(g))
+    np.testing.assert_allclose(after.voltages, rebuilt.voltages, atol=1e-12)
+    assert after.source_currents.shape == rebuilt.source_currents.shape
+    np.testing.assert_allclose(after.source_currents, rebuilt.source_currents, rtol=1e-9)
+    assert not np.allclose(after.source_currents, solve_ngspice(circuit).source_currents)
+    del before
+
+
+def test_two_sessions_interleaved():
+    """Sessions share one ngspice: each reloads its circuit when it becomes active."""
+    a = compile_netlist(read_netlist(DECKS[0]))
+    b = compile_netlist(read_netlist(DECKS[-1]))
+    sa, sb = NgspiceSession(a), NgspiceSession(b)
+    va1 = solve_ngspice(a, session=sa).voltages
+    vb1 = solve_ngspice(b, session=sb).voltages
+    va2 = solve_ngspice(a, session=sa).voltages
+    vb2 = solve_ngspice(b, session=sb).voltages
+    np.testing.assert_array_equal(va1, va2)
+    np.testing.assert_array_equal(vb1, vb2)
+    sa.close()
+    sb.close()
+
+
+def test_memory_flat_over_thousands_of_runs():
+    circuit = compile_netlist(read_netlist(os.path.join(os.path.dirname(__file__), "..",
+                                                         "netlists", "diode_clipper.cir")))
+    sources = np.tile(circuit.default_sources(), (1500, 1)) * np.linspace(-1, 1, 1500)[:, None]
+    with NgspiceSession(circuit) as sess:
+        solve_ngspice(circuit, sources, session=sess)  # warm up
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for _ in range(3):
+            res = solve_ngspice(circuit, sources, session=sess)
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert res.success
+    assert sess.n_runs == 4 * 1500
+    assert rss1 - rss0 < 8_000, f"ngspice memory grew by {rss1 - rss0} kB over 4500 runs"
+
+
+def test_diode_currents_obey_kcl_at_clipper():
+    """Diode currents read from ngspice close KCL with the resistor currents."""
+    text = ("clipper\nv1 in 0 dc 5\nr1 in out 1k\nd1 out 0 dm\n"
+            ".model dm d (is=1e-14 n=1)\n.end\n")
+    circuit = compile_netlist(parse_netlist(text))
+    res = solve_ngspice(circuit)
+    v = res.voltages[0]
+    i_r = (v[circuit.node_index("in")] - v[circuit.node_index("out")]) / 1e3
+    assert abs(i_r - res.diode_currents[0, 0]) < 1e-12
+    assert abs(res.source_currents[0, 0] + i_r) < 1e-12  # SPICE sign: delivering source < 0
+
+
+def test_ngspice_error_is_surfaced_with_its_own_message():
+    """A voltage-source loop (compiled without the topology check) makes ngspice fail."""
+    text = "loop\nv1 a 0 dc 1\nv2 a 0 dc 2\nr1 a 0 1k\n.end\n"
+    circuit = compile_netlist(parse_netlist(text), check=False)
+    with pytest.raises(BackendError, match="(?i)ngspice: .*(timestep too small|aborted)"):
+        solve_ngspice(circuit)
+
+
+def test_singular_matrix_reported_not_hidden():
+    text = "float\nv1 a 0 dc 1\nr1 a 0 1k\nr2 b c 1k\n.end\n"
+    circuit = compile_netlist(parse_netlist(text), check=False)
+    res = solve_ngspice(circuit)
+    assert not res.success and res.status == 2
+    assert "singular" in res.message
+    assert np.all(np.isfinite(res.voltages))
+
+
+def test_gmin_stepping_chatter_is_not_an_error():
+    """Near-ideal diodes make ngspice print Note:/gmin lines; the solve still succeeds."""
+    text = ("hard\nv1 a 0 dc 10\nr1 a b 1\nd1 b 0 dm\nd2 0 b dm\nr2 b 0 1e9\n"
+            ".model dm d (is=1e-12 n=0.01)\n.end\n")
+    circuit = compile_netlist(parse_netlist(text))
+    res = solve_ngspice(circuit)
+    assert res.success
+    assert 0 < res.voltages[0, circuit.node_index("b")] < 0.05
+
+
+def test_ideal_diodes_refused_by_ngspice():
+    circuit = compile_netlist(read_netlist(DECKS[0]))
+    with pytest.raises(ValueError, match="no ideal diode"):
+        solve_ngspice(circuit, diodes="ideal")
+
+
+def test_missing_library_gives_install_hint(tmp_path):
+    code = ("import os\nos.environ['NGSPICE_LIBRARY_PATH'] = '/nonexistent/libngspice.so'\n"
+            "from circuitlearn.compile import compile_netlist\n"
+            "from circuitlearn.netlist import parse_netlist\n"
+            "from circuitlearn.solve.ngspice import solve_ngspice\n"
+            "c = compile_netlist(parse_netlist('t\\nv1 a 0 dc 1\\nr1 a 0 1k\\n.end\\n'))\n"
+            "try:\n    solve_ngspice(c)\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "BackendError" in out.stdout and "apt-get install" in out.stdout, out.stdout + out.stderr
