@@ -1,0 +1,5 @@
+import sys
+
+from circuitlearn.cli import main
+
+sys.exit(main())
