@@ -1,0 +1,365 @@
+"""From a :class:`~circuitlearn.compile.circuit.Circuit` to the matrices the solvers use.
+
+Two forms are built (once per circuit, cached while the circuit lives):
+
+*Expanded circuit.*  A diode with ``RS > 0`` becomes a resistor ``1/RS``
+from its anode to an internal node (named ``<diode>#a``) plus a junction from
+that node to the cathode, as ngspice does.  Both diode models use it.
+
+*Reduced system* (:class:`Reduced`, when :attr:`Reduced.ok`).  Fixed nodes are
+ground plus every node joined to ground by a chain of voltage sources; their
+potentials are ``v_fixed = P @ v_sources`` per sample.  The rest are free
+nodes.  With ``L`` the resistor Laplacian, KCL at the free nodes reads
+``L_ff v_f + A i_d = b`` with ``b = Q_f i_src - L_fx P v_src``, i.e. for a
+whole batch ``b^T = Bmat @ sources^T`` (one sparse-times-dense product).
+``A`` (``[n_free, d]``) has +1 at a diode's free anode and -1 at its free
+cathode.  Requires no E/G sources and no floating V source.
+
+*Modified nodal analysis* (:class:`Mna`), for everything else: unknowns are
+the voltages of all non-ground (expanded) nodes, the currents of the V sources
+and of the E outputs; ``M x + C^T i_d = R @ sources`` with ``C`` the diode
+incidence (junction voltage ``C x``).
+
+Both are exposed to the active-set and Newton engines as an
+:class:`AffineSystem`: ``M x + C^T i_d = rhs`` with junction voltages
+``v_d = C x + c0``.
+"""
+from __future__ import annotations
+
+import weakref
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from circuitlearn.solve import kernels
+
+#: GMIN that ngspice puts across every junction (S).
+GMIN = 1e-12
+#: Boltzmann constant and elementary charge as in ngspice >= 30 (const.h) --
+#: checked against ``ngspice -b`` 39 on a diode at 1 mA (agrees to 1e-7 V).
+CONST_BOLTZ = 1.38064852e-23
+CONST_CHARGE = 1.6021766208e-19
+#: 27 C, ngspice's default circuit temperature and TNOM.
+TEMP_K = 300.15
+VT = CONST_BOLTZ * TEMP_K / CONST_CHARGE
+
+
+@dataclass(eq=False)
+class Expanded:
+    """The circuit with diode series resistances split out (see module doc)."""
+    n_nodes: int                 # original nodes (ground included)
+    n_ext: int                   # plus one internal node per diode with RS > 0
+    res_nodes: np.ndarray        # int64[m', 2]
+    g: np.ndarray                # float64[m']
+    dnodes: np.ndarray           # int64[d, 2] junction (anode', cathode)
+    isat: np.ndarray             # float64[d]
+    vte: np.ndarray              # float64[d] N * Vt
+    vcrit: np.ndarray            # float64[d]
+    vth: np.ndarray              # float64[d]
+    gscale: float                # largest node conductance sum (S), for tolerances
+
+
+@dataclass(eq=False)
+class AffineSystem:
+    """``M x + C^T i_d = rhs``, ``v_d = C x + c0``; rows ``kcl_rows`` are KCL at free nodes."""
+    M: sp.csc_matrix
+    C: sp.csr_matrix
+    kcl_rows: np.ndarray         # int64[k]
+
+
+@dataclass(eq=False)
+class Reduced:
+    ok: bool
+    why: str
+    free: np.ndarray = None      # int64[n_free] expanded node index of each free node
+    fixed: np.ndarray = None     # int64[n_fixed] (fixed[0] == 0, ground)
+    P: sp.csr_matrix = None      # [n_fixed, nv]: v_fixed = P @ v_src
+    Bmat: sp.csr_matrix = None   # [n_free, n_sources]: b = Bmat @ sources
+    Lff: sp.csr_matrix = None
+    adj: sp.csr_matrix = None    # off-diagonal conductances (positive) of Lff
+    diag: np.ndarray = None
+    Lx: sp.csr_matrix = None     # Laplacian rows of the fixed nodes [n_fixed, n_ext]
+    Qx: sp.csr_matrix = None     # current injected by I sources at fixed nodes [n_fixed, ni]
+    Tsrc: sp.csr_matrix = None   # [nv, n_fixed]: source currents = Tsrc @ demand
+    fa: np.ndarray = None        # int64[d] free position of the junction anode or -1
+    fc: np.ndarray = None
+    xa: np.ndarray = None        # int64[d] fixed position or -1
+    xc: np.ndarray = None
+    Cx: sp.csr_matrix = None     # [d, n_fixed]: fixed part of v_d
+    A: sp.csr_matrix = None      # [n_free, d] diode incidence on free nodes
+    Ax: sp.csr_matrix = None     # [n_fixed, d] diode incidence on fixed nodes
+    order: np.ndarray = None     # colour-class update order
+    n_colours: int = 0
+    ff: tuple = None             # CSR of free-free diodes (ptr, nbr, sign, vth)
+    one_diode_per_node: bool = True
+    system: AffineSystem = None
+
+
+@dataclass(eq=False)
+class Mna:
+    system: AffineSystem
+    R: sp.csr_matrix             # [n, n_sources]: rhs = R @ sources
+    nv: int
+    n_node_vars: int             # n_ext - 1
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def prepared(circuit):
+    """``(Expanded, Reduced, Mna or None)`` for ``circuit``, cached per circuit object."""
+    hit = _CACHE.get(circuit)
+    if hit is None:
+        ex = expand(circuit)
+        red = reduce(circuit, ex)
+        hit = {"ex": ex, "red": red, "mna": None}
+        _CACHE[circuit] = hit
+    return hit
+
+
+def mna_of(circuit) -> Mna:
+    hit = prepared(circuit)
+    if hit["mna"] is None:
+        hit["mna"] = build_mna(circuit, hit["ex"])
+    return hit["mna"]
+
+
+# ------------------------------------------------------------------ expansion
+def expand(circuit) -> Expanded:
+    n = circuit.n_nodes
+    d = len(circuit.diode_names)
+    dn = circuit.diode_nodes.copy()
+    rs = circuit.diode_rs
+    has_rs = np.flatnonzero(rs > 0)
+    internal = n + np.arange(has_rs.size)
+    rs_edges = np.stack([dn[has_rs, 0], internal], axis=1) if has_rs.size else np.zeros((0, 2), np.int64)
+    dn[has_rs, 0] = internal
+    res_nodes = np.concatenate([circuit.resistor_nodes.reshape(-1, 2), rs_edges]).astype(np.int64)
+    g = np.concatenate([circuit.conductance, 1.0 / rs[has_rs]]) if d else circuit.conductance.copy()
+    n_ext = n + has_rs.size
+    vte = circuit.diode_n * VT
+    isat = circuit.diode_is
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vcrit = vte * np.log(vte / (np.sqrt(2.0) * isat))
+    vcrit = np.where(np.isfinite(vcrit), vcrit, 1.0)
+    deg = np.zeros(n_ext)
+    np.add.at(deg, res_nodes[:, 0], g)
+    np.add.at(deg, res_nodes[:, 1], g)
+    gscale = float(deg[1:].max()) if n_ext > 1 and deg[1:].size else 1.0
+    if not gscale > 0:
+        gscale = 1.0
+    return Expanded(n, n_ext, res_nodes, g, dn.astype(np.int64), isat.copy(), vte, vcrit,
+                    circuit.diode_vth.copy(), gscale)
+
+
+def laplacian(res_nodes, g, n) -> sp.csr_matrix:
+    a, b = res_nodes[:, 0], res_nodes[:, 1]
+    rows = np.concatenate([a, b, a, b])
+    cols = np.concatenate([a, b, b, a])
+    vals = np.concatenate([g, g, -g, -g])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+# ------------------------------------------------------------------ reduction
+def _source_tree(circuit):
+    """BFS from ground over V sources: fixed nodes, P, and (parent, child, sign) per source."""
+    n = circuit.n_nodes
+    vn = circuit.vsource_nodes
+    nv = vn.shape[0]
+    adj = [[] for _ in range(n)]
+    for k in range(nv):
+        p, m = int(vn[k, 0]), int(vn[k, 1])
+        adj[p].append((k, m))
+        adj[m].append((k, p))
+    seen = {0: None}
+    order = [0]
+    child_of = {}           # source k -> child node
+    queue = deque([0])
+    while queue:
+        u = queue.popleft()
+        for k, w in adj[u]:
+            if w not in seen:
+                seen[w] = (u, k)
+                child_of[k] = w
+                order.append(w)
+                queue.append(w)
+    return seen, order, child_of
+
+
+def reduce(circuit, ex: Expanded) -> Reduced:
+    nv = len(circuit.vsource_names)
+    ni = len(circuit.isource_names)
+    if len(circuit.vcvs_names) or len(circuit.vccs_names):
+        return Reduced(False, "controlled sources (E/G) need the MNA path")
+    seen, order, child_of = _source_tree(circuit)
+    if len(child_of) != nv:
+        return Reduced(False, "a voltage source is not tied to ground by other voltage sources")
+    n_ext = ex.n_ext
+    fixed = np.array(order, dtype=np.int64)
+    is_fixed = np.zeros(n_ext, bool)
+    is_fixed[fixed] = True
+    free = np.flatnonzero(~is_fixed).astype(np.int64)
+    nf, nx = free.size, fixed.size
+    pos_f = -np.ones(n_ext, np.int64)
+    pos_f[free] = np.arange(nf)
+    pos_x = -np.ones(n_ext, np.int64)
+    pos_x[fixed] = np.arange(nx)
+
+    # P: v_fixed = P @ v_src, by walking the BFS order (parents first).
+    prow, pcol, pval = [], [], []
+    paths = {0: {}}
+    vn = circuit.vsource_nodes
+    for node in order[1:]:
+        parent, k = seen[node]
+        sign = 1.0 if vn[k, 0] == node else -1.0   # v[n+] - v[n-] = value
+        path = dict(paths[parent])
+        path[k] = path.get(k, 0.0) + sign
+        paths[node] = path
+        for kk, s in path.items():
+            prow.append(pos_x[node])
+            pcol.append(kk)
+            pval.append(s)
+    P = sp.csr_matrix((pval, (prow, pcol)), shape=(nx, nv))
+    # Source currents: subtree sums of the demand at fixed nodes.
+    trow, tcol, tval = [], [], []
+    tsign = {k: (-1.0 if vn[k, 0] == c else 1.0) for k, c in child_of.items()}
+    for node, path in paths.items():     # node lies in the subtree of every source on its path
+        for k in path:
+            trow.append(k)
+            tcol.append(pos_x[node])
+            tval.append(tsign[k])
+    Tsrc = sp.csr_matrix((tval, (trow, tcol)), shape=(nv, nx))
+
+    L = laplacian(ex.res_nodes, ex.g, n_ext)
+    Lff = L[free][:, free].tocsr()
+    Lfx = L[free][:, fixed].tocsr()
+    Lx = L[fixed].tocsr()
+    # I sources: injected into n-, drawn from n+
+    inn = circuit.isource_nodes
+    Q = sp.csr_matrix((np.concatenate([np.ones(ni), -np.ones(ni)]),
+                       (np.concatenate([inn[:, 1], inn[:, 0]]), np.tile(np.arange(ni), 2))),
+                      shape=(n_ext, ni))
+    Bmat = sp.hstack([-(Lfx @ P), Q[free]]).tocsr()
+    Qx = Q[fixed].tocsr()
+
+    diag = Lff.diagonal().copy()
+    adj = (-Lff).tocsr()
+    adj.setdiag(0.0)
+    adj.eliminate_zeros()
+    adj.sort_indices()
+
+    d = ex.dnodes.shape[0]
+    a, c = ex.dnodes[:, 0], ex.dnodes[:, 1]
+    fa, fc, xa, xc = pos_f[a], pos_f[c], pos_x[a], pos_x[c]
+    ar = np.arange(d)
+    ma, mc = fa >= 0, fc >= 0
+    A = sp.csr_matrix((np.concatenate([np.ones(ma.sum()), -np.ones(mc.sum())]),
+                       (np.concatenate([fa[ma], fc[mc]]), np.concatenate([ar[ma], ar[mc]]))),
+                      shape=(nf, d))
+    mxa, mxc = xa >= 0, xc >= 0
+    Ax = sp.csr_matrix((np.concatenate([np.ones(mxa.sum()), -np.ones(mxc.sum())]),
+                        (np.concatenate([xa[mxa], xc[mxc]]), np.concatenate([ar[mxa], ar[mxc]]))),
+                       shape=(nx, d))
+    Cx = Ax.T.tocsr()
+    counts = np.asarray(abs(A).sum(axis=1)).ravel()
+    one_per_node = bool(np.all(counts <= 1))
+
+    # free-free diodes as per-node CSR (both endpoints see the constraint)
+    both = np.flatnonzero(ma & mc)
+    nodes = np.concatenate([fa[both], fc[both]])
+    nbr = np.concatenate([fc[both], fa[both]])
+    sign = np.concatenate([np.ones(both.size, np.int64), -np.ones(both.size, np.int64)])
+    vthf = np.concatenate([ex.vth[both], ex.vth[both]])
+    o = np.argsort(nodes, kind="stable")
+    ffptr = np.zeros(nf + 1, np.int64)
+    np.add.at(ffptr, nodes + 1, 1)
+    ffptr = np.cumsum(ffptr)
+    ff = (ffptr, nbr[o].astype(np.int64), sign[o], vthf[o].astype(np.float64))
+
+    # colouring over resistors and free-free diodes
+    G = (adj + sp.csr_matrix((np.ones(2 * both.size), (nodes, nbr)), shape=(nf, nf))).tocsr()
+    G.sort_indices()
+    colour = kernels.greedy_colouring(G.indptr.astype(np.int64), G.indices.astype(np.int64), nf)
+    order_nodes = np.argsort(colour, kind="stable").astype(np.int64)
+    n_colours = int(colour.max()) + 1 if nf else 0
+
+    system = AffineSystem(Lff.tocsc(), A.T.tocsr(), np.arange(nf, dtype=np.int64))
+    return Reduced(True, "", free, fixed, P, Bmat, Lff, adj, diag, Lx, Qx, Tsrc,
+                   fa, fc, xa, xc, Cx, A, Ax, order_nodes, n_colours, ff, one_per_node, system)
+
+
+# ------------------------------------------------------------------------ MNA
+def build_mna(circuit, ex: Expanded) -> Mna:
+    """Modified nodal analysis of the expanded circuit (ground row/column removed)."""
+    nn = ex.n_ext - 1
+    nv = len(circuit.vsource_names)
+    ne = len(circuit.vcvs_names)
+    ni = len(circuit.isource_names)
+    n = nn + nv + ne
+    rows, cols, vals = [], [], []
+
+    def put(r, c, v):
+        r = np.asarray(r)
+        c = np.asarray(c)
+        v = np.broadcast_to(np.asarray(v, dtype=np.float64), r.shape)
+        keep = (r >= 0) & (c >= 0)
+        rows.append(r[keep])
+        cols.append(c[keep])
+        vals.append(v[keep])
+
+    a, b = ex.res_nodes[:, 0] - 1, ex.res_nodes[:, 1] - 1
+    put(a, a, ex.g)
+    put(b, b, ex.g)
+    put(a, b, -ex.g)
+    put(b, a, -ex.g)
+    # V sources: current unknown leaves n+ and enters n-; row: v+ - v- = value
+    vn = circuit.vsource_nodes - 1
+    kv = nn + np.arange(nv)
+    put(vn[:, 0], kv, 1.0)
+    put(vn[:, 1], kv, -1.0)
+    put(kv, vn[:, 0], 1.0)
+    put(kv, vn[:, 1], -1.0)
+    # E: v+ - v- - gain (vc+ - vc-) = 0, current unknown as for V sources
+    en = circuit.vcvs_nodes - 1
+    ke = nn + nv + np.arange(ne)
+    eg = circuit.vcvs_gain
+    put(en[:, 0], ke, 1.0)
+    put(en[:, 1], ke, -1.0)
+    put(ke, en[:, 0], 1.0)
+    put(ke, en[:, 1], -1.0)
+    put(ke, en[:, 2], -eg)
+    put(ke, en[:, 3], eg)
+    # G: current gain (vc+ - vc-) leaves n+, enters n-
+    gn = circuit.vccs_nodes - 1
+    gg = circuit.vccs_gain
+    put(gn[:, 0], gn[:, 2], gg)
+    put(gn[:, 0], gn[:, 3], -gg)
+    put(gn[:, 1], gn[:, 2], -gg)
+    put(gn[:, 1], gn[:, 3], gg)
+    M = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(n, n))
+    # rhs = R @ sources
+    inn = circuit.isource_nodes - 1
+    rr = [kv, inn[:, 1], inn[:, 0]]
+    rc = [np.arange(nv), nv + np.arange(ni), nv + np.arange(ni)]
+    rv = [np.ones(nv), np.ones(ni), -np.ones(ni)]
+    rr = np.concatenate(rr)
+    rc = np.concatenate(rc)
+    rv = np.concatenate(rv)
+    keep = rr >= 0
+    R = sp.csr_matrix((rv[keep], (rr[keep], rc[keep])), shape=(n, nv + ni))
+    d = ex.dnodes.shape[0]
+    da, dc = ex.dnodes[:, 0] - 1, ex.dnodes[:, 1] - 1
+    ar = np.arange(d)
+    ma, mc = da >= 0, dc >= 0
+    C = sp.csr_matrix((np.concatenate([np.ones(ma.sum()), -np.ones(mc.sum())]),
+                       (np.concatenate([ar[ma], ar[mc]]), np.concatenate([da[ma], dc[mc]]))),
+                      shape=(d, n))
+    pinned = np.zeros(nn, bool)
+    for arr in (vn[:, :2], en[:, :2]):
+        flat = arr.ravel()
+        pinned[flat[flat >= 0]] = True
+    kcl = np.flatnonzero(~pinned).astype(np.int64)
+    return Mna(AffineSystem(M, C, kcl), R, nv, nn)

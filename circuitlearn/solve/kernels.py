@@ -1,0 +1,308 @@
+"""Numba kernels of the DC solvers: plain functions of arrays and scalars.
+
+Shapes use ``n`` = free nodes, ``B`` = batch, ``d`` = diodes.  Node-major
+``[n, B]`` layouts are used inside the kernels so that the innermost loop runs
+over the batch on contiguous memory.  Nothing here knows about circuits; the
+callers in :mod:`circuitlearn.solve.ideal` and :mod:`circuitlearn.solve.shockley`
+build the arrays (see :mod:`circuitlearn.solve.assemble`).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+# ------------------------------------------------------------------ colouring
+@njit(cache=True)
+def greedy_colouring(indptr, indices, n):
+    """Greedy graph colouring in node order.
+
+    Parameters: ``indptr int64[n+1], indices int64[nnz]`` -- CSR adjacency
+    (symmetric, no self loops needed).  Returns ``int64[n]`` colours such that
+    no two adjacent nodes share a colour (at most max degree + 1 colours).
+    """
+    colour = -np.ones(n, dtype=np.int64)
+    mark = -np.ones(n + 1, dtype=np.int64)
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if colour[j] >= 0:
+                mark[colour[j]] = i
+        c = 0
+        while mark[c] == i:
+            c += 1
+        colour[i] = c
+    return colour
+
+
+# ------------------------------------------------------------ ideal diodes: CD
+@njit(cache=True)
+def diode_bounds(lo, hi, fa, fc, xa, xc, vfx, vth):
+    """Box bounds that diodes to fixed nodes put on free nodes (in place).
+
+    A diode anode->cathode with threshold ``vth`` requires
+    ``v_a - v_c <= vth``.  With the anode fixed this is ``v_c >= v_a - vth``
+    (a lower bound on the free cathode); with the cathode fixed it is
+    ``v_a <= v_c + vth`` (an upper bound on the free anode).
+
+    lo, hi : float64[n, B]   bounds, updated in place (start at -inf / +inf)
+    fa, fc : int64[d]        free position of anode / cathode, -1 when fixed
+    xa, xc : int64[d]        fixed position of anode / cathode, -1 when free
+    vfx    : float64[n_fixed, B] fixed-node potentials
+    vth    : float64[d]
+    """
+    B = lo.shape[1]
+    for k in range(fa.shape[0]):
+        if xa[k] >= 0 and fc[k] >= 0:
+            i = fc[k]
+            for b in range(B):
+                t = vfx[xa[k], b] - vth[k]
+                if t > lo[i, b]:
+                    lo[i, b] = t
+        elif fa[k] >= 0 and xc[k] >= 0:
+            i = fa[k]
+            for b in range(B):
+                t = vfx[xc[k], b] + vth[k]
+                if t < hi[i, b]:
+                    hi[i, b] = t
+
+
+@njit(cache=True)
+def quadratic_energy(v, indptr, indices, gdata, diag, bT, out):
+    """Energy ``E = 1/2 v^T L v - b^T v`` per sample (constant terms dropped).
+
+    v, bT : float64[n, B]; indptr/indices/gdata : CSR of the off-diagonal
+    conductances (positive ``g_ij``); diag : float64[n] (sum of conductances at
+    each node, those to fixed nodes included); out : float64[B] (written).
+    """
+    n, B = v.shape
+    for b in range(B):
+        out[b] = 0.0
+    for i in range(n):
+        for b in range(B):
+            s = diag[i] * v[i, b]
+            for p in range(indptr[i], indptr[i + 1]):
+                s -= gdata[p] * v[indices[p], b]
+            out[b] += 0.5 * v[i, b] * s - bT[i, b] * v[i, b]
+
+
+@njit(cache=True)
+def projected_cd(v, indptr, indices, gdata, diag, bT, lo, hi, order,
+                 ffptr, ffnbr, ffsign, ffvth, maxiter, tol, nit, energy):
+    """Batched projected Gauss-Seidel (exact coordinate descent) on the ideal-diode QP.
+
+    Minimises ``E(v) = 1/2 v^T L v - b^T v`` subject to ``lo <= v <= hi`` and,
+    for diodes between two free nodes, ``v_a - v_c <= vth``.  Each step sets
+    one node to the exact minimiser of E along that coordinate,
+    ``clip((sum_j g_ij v_j + b_i) / sum_j g_ij, lo_i, hi_i)``, where the
+    free-free diodes tighten the bounds using the neighbours' current values.
+    ``order`` lists the nodes colour class by colour class (nodes of one class
+    are not adjacent, so updating them in any order -- or in parallel -- gives
+    the same result).  E never increases.
+
+    v        : float64[n, B]  start values, overwritten with the result
+    indptr, indices, gdata : CSR off-diagonal conductances (g_ij > 0)
+    diag     : float64[n]     sum of all conductances at each node (> 0)
+    bT       : float64[n, B]  constant term (injected currents + pull of fixed nodes)
+    lo, hi   : float64[n, B]  bounds from diodes to fixed nodes
+    order    : int64[n]       update order
+    ffptr, ffnbr, ffsign, ffvth : CSR (per node) of free-free diodes: neighbour,
+               +1 when the node is the anode (``v_i <= v_j + vth``), -1 when
+               it is the cathode (``v_i >= v_j - vth``), threshold
+    maxiter  : int            maximum number of sweeps
+    tol      : float          stop once a sweep moves no node by more than tol
+    nit      : int64[B]       (out) sweeps until the sample's update < tol, or -1
+    energy   : float64[maxiter+1, B] (out) energy after each sweep (row 0 =
+               start) when ``energy.shape[0] > 0``, otherwise not recorded
+    Returns the number of sweeps done.
+    """
+    n, B = v.shape
+    record = energy.shape[0] > 0
+    if record:
+        quadratic_energy(v, indptr, indices, gdata, diag, bT, energy[0])
+    upd = np.zeros(B)
+    s = np.zeros(B)
+    for b in range(B):
+        nit[b] = -1
+    sweeps = 0
+    for it in range(maxiter):
+        for b in range(B):
+            upd[b] = 0.0
+        for q in range(n):
+            i = order[q]
+            for b in range(B):
+                s[b] = bT[i, b]
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                g = gdata[p]
+                for b in range(B):
+                    s[b] += g * v[j, b]
+            inv = 1.0 / diag[i]
+            for b in range(B):
+                x = s[b] * inv
+                l = lo[i, b]
+                h = hi[i, b]
+                for p in range(ffptr[i], ffptr[i + 1]):
+                    j = ffnbr[p]
+                    if ffsign[p] > 0:
+                        t = v[j, b] + ffvth[p]
+                        if t < h:
+                            h = t
+                    else:
+                        t = v[j, b] - ffvth[p]
+                        if t > l:
+                            l = t
+                if x > h:
+                    x = h
+                if x < l:
+                    x = l
+                dx = abs(x - v[i, b])
+                if dx > upd[b] or dx != dx:
+                    upd[b] = dx
+                v[i, b] = x
+        sweeps = it + 1
+        if record:
+            quadratic_energy(v, indptr, indices, gdata, diag, bT, energy[sweeps])
+        done = True
+        for b in range(B):
+            if nit[b] < 0:
+                if upd[b] < tol:
+                    nit[b] = sweeps
+                else:
+                    done = False
+        if done:
+            break
+    return sweeps
+
+
+# ---------------------------------------------------------- Shockley (ngspice)
+@njit(cache=True)
+def junction(vd, isat, vte, gmin):
+    """ngspice level-1 diode DC current and conductance (no breakdown).
+
+    ``vd >= -3 vte``: ``i = IS (exp(vd/vte) - 1)``; below, ngspice's reverse
+    branch ``i = -IS (1 + (3 vte / (e vd))^3)``; plus ``gmin * vd`` across the
+    junction.  Returns ``(i, di/dvd)``.
+    """
+    if vd >= -3.0 * vte:
+        ev = math.exp(vd / vte)
+        i = isat * (ev - 1.0)
+        g = isat * ev / vte
+    else:
+        a = 3.0 * vte / (vd * math.e)
+        a = a * a * a
+        i = -isat * (1.0 + a)
+        g = isat * 3.0 * a / vd
+    return i + gmin * vd, g + gmin
+
+
+@njit(cache=True)
+def pnjlim(vnew, vold, vt, vcrit):
+    """SPICE-style junction voltage limiting of a Newton update.
+
+    When the new junction voltage is above ``vcrit`` and moved by more than
+    ``2 vt``, the step is compressed logarithmically (the exponential is
+    followed along its own scale) so Newton cannot overflow.  Returns
+    ``(v_limited, was_limited)``.
+    """
+    if vnew > vcrit and abs(vnew - vold) > 2.0 * vt:
+        if vold > 0.0:
+            arg = 1.0 + (vnew - vold) / vt
+            if arg > 0.0:
+                return vold + vt * math.log(arg), True
+            return vcrit, True
+        return vt * math.log(vnew / vt), True
+    return vnew, False
+
+
+@njit(cache=True)
+def newton_dense(M, rhs, ia, ic, c0, isat, vte, vcrit, gmin, x, maxiter, tol,
+                 status, nit, icur):
+    """Damped (junction-limited) Newton for ``M x + C^T i(C x + c0) = rhs``, per sample.
+
+    Dense variant for small systems (a few hundred unknowns), e.g. the free
+    nodes of a DRN whose inputs are all fixed by sources.
+
+    M       : float64[n, n]  linear part (reduced Laplacian, SPD)
+    rhs     : float64[B, n]
+    ia, ic  : int64[d]       unknown index of anode / cathode, -1 when fixed
+    c0      : float64[B, d]  fixed part of each junction voltage
+    isat, vte, vcrit : float64[d]; gmin : float
+    x       : float64[B, n]  start, overwritten by the solution
+    status  : int64[B] (out) 0 converged, 1 maxiter, 2 non-finite/singular
+    nit     : int64[B] (out) Newton iterations
+    icur    : float64[B, d] (out) diode currents at the solution
+    """
+    B, n = x.shape
+    d = ia.shape[0]
+    J = np.empty((n, n))
+    r = np.empty(n)
+    vl = np.empty(d)
+    for b in range(B):
+        status[b] = 1
+        nit[b] = maxiter
+        for k in range(d):
+            v = c0[b, k]
+            if ia[k] >= 0:
+                v += x[b, ia[k]]
+            if ic[k] >= 0:
+                v -= x[b, ic[k]]
+            vl[k] = v
+        for it in range(maxiter):
+            limited = False
+            J[:, :] = M
+            for q in range(n):
+                r[q] = rhs[b, q]
+            for k in range(d):
+                v = c0[b, k]
+                if ia[k] >= 0:
+                    v += x[b, ia[k]]
+                if ic[k] >= 0:
+                    v -= x[b, ic[k]]
+                if it > 0:
+                    v, lim = pnjlim(v, vl[k], vte[k], vcrit[k])
+                    limited = limited or lim
+                vl[k] = v
+                i, g = junction(v, isat[k], vte[k], gmin)
+                # linearised current: i + g (vd - v) with vd = C x + c0
+                ieq = i + g * (c0[b, k] - v)
+                a = ia[k]
+                c = ic[k]
+                if a >= 0:
+                    J[a, a] += g
+                    r[a] -= ieq
+                if c >= 0:
+                    J[c, c] += g
+                    r[c] += ieq
+                if a >= 0 and c >= 0:
+                    J[a, c] -= g
+                    J[c, a] -= g
+            xn = np.linalg.solve(J, r)
+            dmax = 0.0
+            finite = True
+            for q in range(n):
+                dq = abs(xn[q] - x[b, q])
+                if not math.isfinite(xn[q]):
+                    finite = False
+                if dq > dmax:
+                    dmax = dq
+            if not finite:
+                status[b] = 2
+                nit[b] = it + 1
+                break
+            for q in range(n):
+                x[b, q] = xn[q]
+            if dmax <= tol and not limited:
+                status[b] = 0
+                nit[b] = it + 1
+                break
+        for k in range(d):
+            v = c0[b, k]
+            if ia[k] >= 0:
+                v += x[b, ia[k]]
+            if ic[k] >= 0:
+                v -= x[b, ic[k]]
+            i, g = junction(v, isat[k], vte[k], gmin)
+            icur[b, k] = i

@@ -1,0 +1,173 @@
+"""Shockley-diode DC solver: ngspice's level-1 diode at 27 C, junction-limited Newton.
+
+Model (as ngspice 39's ``dioload.c`` computes it, breakdown not modelled):
+``Vt = k T / q`` with ngspice's constants at T = 300.15 K, ``vte = N Vt``,
+
+* ``vd >= -3 vte``:  ``i = IS (exp(vd / vte) - 1)``
+* ``vd <  -3 vte``:  ``i = -IS (1 + (3 vte / (e vd))^3)``
+
+plus ``GMIN = 1e-12 S`` across every junction, ``IS`` and ``RS`` scaled by the
+instance area, ``RS`` as a resistor to an internal node.
+
+Algorithm: global Newton on the KCL equations ``M x + C^T i(C x + c0) = rhs``
+(the reduced free-node system when the circuit allows it, else modified nodal
+analysis), each iteration solving the companion (linearised) circuit for the
+new voltages, with SPICE's ``pnjlim`` limiting of junction voltages so the
+exponentials cannot overflow.  A sample converges when an iteration without
+limiting moves no unknown by more than ``tol``; the KCL residual at free nodes
+is then certified.  Small reduced systems (``n_free <= DENSE_MAX``, e.g. a DRN
+whose ~1568 inputs are all fixed) use the batched dense numba kernel
+:func:`~circuitlearn.solve.kernels.newton_dense`; larger ones use SuperLU per
+sample and iteration.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from circuitlearn.solve import kernels
+from circuitlearn.solve.assemble import GMIN, mna_of, prepared
+from circuitlearn.solve.ideal import _extend, _result, _thresholds
+from circuitlearn.solve.result import STATUS_MESSAGES
+
+#: Largest reduced system solved with the dense batched kernel.
+DENSE_MAX = 1500
+
+
+def junction_np(vd, isat, vte):
+    """Vectorised ngspice diode current and conductance (GMIN included)."""
+    fwd = vd >= -3.0 * vte
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ev = np.exp(np.where(fwd, vd, 0.0) / vte)
+        a = (3.0 * vte / (np.where(fwd, -1.0, vd) * math.e)) ** 3
+        i = np.where(fwd, isat * (ev - 1.0), -isat * (1.0 + a))
+        g = np.where(fwd, isat * ev / vte, isat * 3.0 * a / np.where(fwd, -1.0, vd))
+    return i + GMIN * vd, g + GMIN
+
+
+def pnjlim_np(vnew, vold, vt, vcrit):
+    """Vectorised :func:`~circuitlearn.solve.kernels.pnjlim`; returns (v, any_limited)."""
+    big = (vnew > vcrit) & (np.abs(vnew - vold) > 2.0 * vt)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        arg = 1.0 + (vnew - vold) / vt
+        up = np.where(arg > 0, vold + vt * np.log(np.where(arg > 0, arg, 1.0)), vcrit)
+        low = vt * np.log(np.where(vnew > 0, vnew, 1.0) / vt)
+    out = np.where(big, np.where(vold > 0, up, low), vnew)
+    return out, bool(big.any())
+
+
+def newton_sparse(system, rhs, c0, isat, vte, vcrit, x, maxiter, tol):
+    """Junction-limited Newton for one sample with SuperLU; returns (x, i_d, status, nit, msg)."""
+    M, C = system.M, system.C
+    vl = C @ x + c0
+    for it in range(maxiter):
+        vd = C @ x + c0
+        lim = False
+        if it > 0:
+            vd, lim = pnjlim_np(vd, vl, vte, vcrit)
+        vl = vd
+        i, g = junction_np(vd, isat, vte)
+        ieq = i + g * (c0 - vd)
+        J = (M + C.T @ sp.diags(g) @ C).tocsc()
+        try:
+            xn = spla.splu(J).solve(rhs - C.T @ ieq)
+        except RuntimeError as exc:
+            return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, f"singular Jacobian ({exc})"
+        if not np.all(np.isfinite(xn)):
+            return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, "non-finite Newton iterate"
+        dmax = float(np.max(np.abs(xn - x), initial=0.0))
+        x = xn
+        if dmax <= tol and not lim:
+            return x, junction_np(C @ x + c0, isat, vte)[0], 0, it + 1, "converged"
+    return x, junction_np(C @ x + c0, isat, vte)[0], 1, maxiter, STATUS_MESSAGES[1]
+
+
+def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
+    """Shockley-diode operating points of ``circuit`` for sources ``S`` (``float64[B, n_sources]``)."""
+    hit = prepared(circuit)
+    ex, red = hit["ex"], hit["red"]
+    B = S.shape[0]
+    d = ex.dnodes.shape[0]
+    maxiter = 200 if maxiter is None else int(maxiter)
+    start = _extend(circuit, ex, x0) if x0 is not None else np.zeros((ex.n_ext, B))
+    status = np.zeros(B, np.int64)
+    nit = np.zeros(B, np.int64)
+    messages = {}
+    if red.ok:
+        nv = len(circuit.vsource_names)
+        nf, nx = red.free.size, red.fixed.size
+        vfx = np.asarray(red.P @ S[:, :nv].T).reshape(nx, B)
+        bT = np.asarray(red.Bmat @ S.T).reshape(nf, B)
+        c0 = np.ascontiguousarray(np.asarray(red.Cx @ vfx).reshape(d, B).T)   # [B, d]
+        rhs = np.ascontiguousarray(bT.T)
+        x = np.ascontiguousarray(start[red.free].T)                           # [B, nf]
+        system = red.system
+        lam = np.zeros((B, d))
+        if nf <= DENSE_MAX:
+            Md = red.Lff.toarray()
+            kernels.newton_dense(Md, rhs, red.fa, red.fc, c0, ex.isat, ex.vte, ex.vcrit, GMIN,
+                                 x, maxiter, tol, status, nit, lam)
+            method = "newton-dense"
+        else:
+            for b in range(B):
+                x[b], lam[b], status[b], nit[b], msg = newton_sparse(
+                    system, rhs[b], c0[b], ex.isat, ex.vte, ex.vcrit, x[b], maxiter, tol)
+                if status[b]:
+                    messages.setdefault(int(status[b]), msg)
+            method = "newton-sparse"
+        bad = ~np.all(np.isfinite(x), axis=1) | ~np.all(np.isfinite(lam), axis=1)
+        x[bad] = 0.0
+        lam[bad] = 0.0
+        status[bad] = 2
+        r = rhs - (system.M @ x.T).T - (system.C.T @ lam.T).T
+        vext = np.zeros((ex.n_ext, B))
+        vext[red.fixed] = vfx
+        vext[red.free] = x.T
+        demand = red.Lx @ vext - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
+        isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
+    else:
+        mna = mna_of(circuit)
+        system = mna.system
+        nn = mna.n_node_vars
+        rhs_all = np.asarray(mna.R @ S.T).reshape(-1, B)
+        n = system.M.shape[0]
+        c0 = np.zeros(d)
+        vext = np.zeros((ex.n_ext, B))
+        lam = np.zeros((B, d))
+        isrc = np.zeros((B, mna.nv))
+        r = np.zeros((B, system.kcl_rows.size))
+        for b in range(B):
+            xs = np.zeros(n)
+            xs[:nn] = start[1:, b]
+            xs, lam[b], status[b], nit[b], msg = newton_sparse(
+                system, rhs_all[:, b], c0, ex.isat, ex.vte, ex.vcrit, xs, maxiter, tol)
+            if status[b]:
+                messages.setdefault(int(status[b]), msg)
+            if not np.all(np.isfinite(xs)):
+                xs[:] = 0.0
+                status[b] = 2
+            r[b] = (rhs_all[:, b] - system.M @ xs - system.C.T @ lam[b])[system.kcl_rows]
+            vext[1:, b] = xs[:nn]
+            isrc[b] = xs[nn:nn + mna.nv]
+        method = "mna-newton"
+    kcl = np.max(np.abs(r), axis=1, initial=0.0)
+    vmax = float(np.max(np.abs(vext), initial=0.0))
+    # the diode conductance at the solution can exceed the resistors' by far
+    gs = max(ex.gscale, float(np.max(_diode_g(vext, ex), initial=0.0)))
+    ktol, _ = _thresholds(tol, gs, vmax)
+    fail = (status == 0) & ~(kcl <= ktol)
+    status[fail] = 1
+    if fail.any():
+        messages.setdefault(1, "Newton step converged but the KCL residual is above tolerance")
+    viol = np.zeros(B)
+    return _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method)
+
+
+def _diode_g(vext, ex):
+    if ex.dnodes.shape[0] == 0:
+        return np.zeros(1)
+    vd = vext[ex.dnodes[:, 0]] - vext[ex.dnodes[:, 1]]
+    return junction_np(vd, ex.isat[:, None], ex.vte[:, None])[1]
