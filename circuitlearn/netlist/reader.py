@@ -100,7 +100,8 @@ def strip_comment(text: str) -> str:
 def logical_lines(text: str, file: str, has_title: bool) -> tuple[str | None, list[Line]]:
     """Split text into (title, cards).  ``has_title``: the first line is the title."""
     _check_chars(text, file)
-    physical = text.split("\n")
+    # lines end at LF (CRLF too); a lone CR inside a line is plain whitespace
+    physical = text.replace("\r\n", "\n").replace("\r", " ").split("\n")
     title = None
     start = 0
     if has_title:
