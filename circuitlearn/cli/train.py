@@ -1,0 +1,487 @@
+"""``circuitlearn train`` and ``circuitlearn demo``: DRNs trained by EP.
+
+``train`` reads a TOML config (sections below) and/or flags (flags win)::
+
+    [model]      hidden = [256]     gain = 30.0   g_min = 0.0   g_max = inf
+                 init_gain = 1.0    vth = 0.0     sweeps = 4    output = "single"|"differential"
+    [algorithm]  estimator = "centered"|"one-sided"|"negative"|"random"
+                 nudging = "conductance"|"current"   beta = 1.0
+                 loss = "mse"|"xent"   loss_scale = 1.0
+    [optim]      lr = [0.1, 0.1]  (one per layer, or one number)  momentum = 0.0  decay = 0.97
+    [train]      epochs = 30  batch_size = 8  seed = 0  dataset = "digits"|"mnist"|"fashion-mnist"
+                 data_root = ""  device = "simulator"|"numba"|"ngspice"  n_train = 0  n_test = 0
+                 eval_batch = 500
+
+It writes into ``--out``: ``results.json`` (config, per-epoch train/test error
+and loss, seconds per epoch), ``curves.png`` and ``checkpoint.npz`` (weights,
+optimiser state, RNG state, epoch) after every epoch; ``--resume`` continues
+from the checkpoint to bit-identical results.
+
+``demo`` trains a DRN on the digits by centered EP, exports it as a SPICE
+netlist, checks a few test predictions in ngspice and prints a JSON summary as
+its last stdout line.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from circuitlearn.errors import BackendError, ConfigError
+
+DEFAULTS = {
+    "model": {"hidden": [256], "gain": 30.0, "g_min": 0.0, "g_max": math.inf,
+              "init_gain": 1.0, "vth": 0.0, "sweeps": 4, "output": "single"},
+    "algorithm": {"estimator": "centered", "nudging": "conductance", "beta": 1.0,
+                  "loss": "mse", "loss_scale": 1.0},
+    "optim": {"lr": [0.1], "momentum": 0.0, "decay": 0.97},
+    "train": {"epochs": 30, "batch_size": 8, "seed": 0, "dataset": "digits", "data_root": "",
+              "device": "simulator", "n_train": 0, "n_test": 0, "eval_batch": 500},
+}
+
+CHOICES = {
+    ("model", "output"): ("single", "differential"),
+    ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random"),
+    ("algorithm", "nudging"): ("conductance", "current"),
+    ("algorithm", "loss"): ("mse", "xent"),
+    ("train", "dataset"): ("digits", "mnist", "fashion-mnist"),
+    ("train", "device"): ("simulator", "numba", "ngspice"),
+}
+
+#: (section, key) -> (lowest allowed, whether the bound is strict)
+LOWER = {
+    ("model", "gain"): (0.0, True), ("model", "g_min"): (0.0, False),
+    ("model", "g_max"): (0.0, True), ("model", "init_gain"): (0.0, True),
+    ("model", "sweeps"): (1, False), ("algorithm", "beta"): (0.0, True),
+    ("algorithm", "loss_scale"): (0.0, True), ("optim", "momentum"): (0.0, False),
+    ("optim", "decay"): (0.0, True), ("train", "epochs"): (0, False),
+    ("train", "batch_size"): (1, False), ("train", "seed"): (0, False),
+    ("train", "n_train"): (0, False), ("train", "n_test"): (0, False),
+    ("train", "eval_batch"): (1, False),
+}
+
+# flag name -> (section, key, parser)
+def _floats(s):
+    return [float(t) for t in str(s).split(",") if t.strip()]
+
+
+def _ints(s):
+    return [int(t) for t in str(s).split(",") if t.strip()]
+
+
+FLAGS = {
+    "hidden": ("model", "hidden", _ints), "gain": ("model", "gain", float),
+    "g_min": ("model", "g_min", float), "g_max": ("model", "g_max", float),
+    "init_gain": ("model", "init_gain", float), "sweeps": ("model", "sweeps", int),
+    "output": ("model", "output", str),
+    "estimator": ("algorithm", "estimator", str), "nudging": ("algorithm", "nudging", str),
+    "beta": ("algorithm", "beta", float), "loss": ("algorithm", "loss", str),
+    "loss_scale": ("algorithm", "loss_scale", float),
+    "lr": ("optim", "lr", _floats), "momentum": ("optim", "momentum", float),
+    "decay": ("optim", "decay", float),
+    "epochs": ("train", "epochs", int), "batch_size": ("train", "batch_size", int),
+    "seed": ("train", "seed", int), "dataset": ("train", "dataset", str),
+    "data_root": ("train", "data_root", str), "device": ("train", "device", str),
+    "n_train": ("train", "n_train", int), "n_test": ("train", "n_test", int),
+}
+
+
+# ----------------------------------------------------------------- config
+def _check_value(sec, key, val, where):
+    default = DEFAULTS[sec][key]
+    name = f"{sec}.{key}"
+    if isinstance(default, list):
+        if isinstance(val, (int, float)) and not isinstance(val, bool):
+            val = [val]
+        if not isinstance(val, list) or not val or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in val):
+            raise ConfigError(f"expected a non-empty list of numbers, got {val!r}", where, name)
+        kind = type(default[0])
+        val = [kind(v) for v in val]
+        if any((not math.isfinite(v)) or v < (1 if key == "hidden" else 0) for v in val):
+            raise ConfigError(f"values must be finite and >= {1 if key == 'hidden' else 0}, "
+                              f"got {val!r}", where, name)
+        if key == "hidden" and any(v % 2 for v in val):
+            raise ConfigError(f"hidden sizes must be even (two diode halves), got {val!r}",
+                              where, name)
+        return val
+    if isinstance(default, bool):
+        ok = isinstance(val, bool)
+    elif isinstance(default, int):
+        ok = isinstance(val, int) and not isinstance(val, bool)
+    elif isinstance(default, float):
+        ok = isinstance(val, (int, float)) and not isinstance(val, bool)
+        val = float(val) if ok else val
+        if ok and math.isnan(val):
+            raise ConfigError("NaN is not allowed", where, name)
+    else:
+        ok = isinstance(val, str)
+    if not ok:
+        raise ConfigError(f"expected {type(default).__name__}, got {val!r}", where, name)
+    if (sec, key) in CHOICES and val not in CHOICES[(sec, key)]:
+        raise ConfigError(f"must be one of {', '.join(CHOICES[(sec, key)])}; got {val!r}",
+                          where, name)
+    if (sec, key) in LOWER:
+        lo, strict = LOWER[(sec, key)]
+        if val < lo or (strict and val == lo):
+            raise ConfigError(f"must be {'>' if strict else '>='} {lo}, got {val!r}", where, name)
+    if (sec, key) == ("optim", "momentum") and val >= 1:
+        raise ConfigError(f"must be < 1, got {val!r}", where, name)
+    if (sec, key) == ("optim", "decay") and val > 1:
+        raise ConfigError(f"must be <= 1, got {val!r}", where, name)
+    return val
+
+
+def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
+    """DEFAULTS, updated by the TOML file at ``path``, then by ``overrides``
+    (``{(section, key): value}`` from flags).  Raises ConfigError naming the file and key."""
+    import tomllib
+    cfg = copy.deepcopy(DEFAULTS)
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config ({exc.strerror})", path) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path) from None
+        for sec, table in data.items():
+            if sec not in DEFAULTS:
+                raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)})", path, sec)
+            if not isinstance(table, dict):
+                raise ConfigError("expected a table", path, sec)
+            for key, val in table.items():
+                if key not in DEFAULTS[sec]:
+                    raise ConfigError(f"unknown key (known in [{sec}]: "
+                                      f"{', '.join(DEFAULTS[sec])})", path, f"{sec}.{key}")
+                cfg[sec][key] = _check_value(sec, key, val, path)
+    for (sec, key), val in (overrides or {}).items():
+        cfg[sec][key] = _check_value(sec, key, val, "command line")
+    _check_consistency(cfg, path or "command line")
+    return cfg
+
+
+def _check_consistency(cfg, where):
+    m, a, o = cfg["model"], cfg["algorithm"], cfg["optim"]
+    if m["g_max"] < m["g_min"]:
+        raise ConfigError(f"g_max ({m['g_max']}) < g_min ({m['g_min']})", where, "model.g_max")
+    n_layers = len(m["hidden"]) + 1
+    if len(o["lr"]) not in (1, n_layers):
+        raise ConfigError(f"give one learning rate or one per layer ({n_layers}), "
+                          f"got {len(o['lr'])}", where, "optim.lr")
+    if a["nudging"] == "conductance" and (a["loss"] != "mse" or m["output"] != "single"):
+        raise ConfigError("nudging by a conductance needs loss = 'mse' with single outputs; "
+                          "use nudging = 'current'", where, "algorithm.nudging")
+    if cfg["train"]["device"] != "simulator" and a["nudging"] == "conductance":
+        raise ConfigError("devices other than the simulator nudge by current only",
+                          where, "algorithm.nudging")
+
+
+# ----------------------------------------------------------------- objects
+def build(cfg: dict, n_features: int, n_classes: int):
+    """(device, loss, EPConfig, SGDConfig, sizes) from a checked config."""
+    from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
+    from circuitlearn.learn import ep, optim
+    from circuitlearn.learn.losses import Loss
+    m, a, o, t = cfg["model"], cfg["algorithm"], cfg["optim"], cfg["train"]
+    diff = m["output"] == "differential"
+    sizes = (2 * n_features, *m["hidden"], n_classes * (2 if diff else 1))
+    if t["device"] == "simulator":
+        dev = LayeredSimulator(sizes, m["gain"], m["g_min"], m["g_max"], m["vth"], m["sweeps"])
+    else:
+        g_min = m["g_min"] if m["g_min"] > 0 else 1e-9
+        dev = CircuitDevice(sizes, m["gain"], g_min, m["g_max"], backend=t["device"],
+                            diodes="ideal")
+    loss = Loss(a["loss"], diff, a["loss_scale"])
+    ep_cfg = ep.EPConfig(a["estimator"], a["nudging"], a["beta"])
+    n_layers = len(sizes) - 1
+    lrs = o["lr"] * n_layers if len(o["lr"]) == 1 else list(o["lr"])
+    sgd = optim.SGDConfig(lrs=tuple(lrs + lrs), momentum=o["momentum"], decay=o["decay"])
+    return dev, loss, ep_cfg, sgd, sizes
+
+
+def init_device(dev, sizes, cfg, rng):
+    from circuitlearn.solve import layered as ly
+    net = ly.make_network(sizes, cfg["model"]["vth"])
+    p = ly.init_params(net, rng, cfg["model"]["init_gain"], cfg["model"]["g_min"],
+                       cfg["model"]["g_max"])
+    dev.set_parameters(p.weights, p.biases)
+
+
+def load_data(cfg):
+    from circuitlearn.data.datasets import load_dataset
+    t = cfg["train"]
+    ds = load_dataset(t["dataset"], t["data_root"] or None, seed=t["seed"])
+    return ds.subset(t["n_train"] or None, t["n_test"] or None)
+
+
+# ----------------------------------------------------------------- checkpoints
+def save_checkpoint(path, dev, sgd_state, rng, epoch, history, cfg):
+    arrays = {}
+    for l, W in enumerate(dev.conductances()):
+        arrays[f"w{l}"] = W
+    for l, b in enumerate(dev.biases()):
+        arrays[f"b{l}"] = b
+    if sgd_state.velocity is not None:
+        for i, v in enumerate(sgd_state.velocity):
+            arrays[f"vel{i}"] = v
+    meta = {"epoch": epoch, "sgd_epoch": sgd_state.epoch, "sgd_step": sgd_state.step,
+            "rng": rng.bit_generator.state, "history": history, "config": cfg,
+            "n_layers": len(dev.sizes) - 1}
+    arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    raise TypeError(type(o))
+
+
+def load_checkpoint(path):
+    from circuitlearn.errors import DataError
+    try:
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            n = meta["n_layers"]
+            ws = [z[f"w{l}"] for l in range(n)]
+            bs = [z[f"b{l}"] for l in range(n)]
+            vel = [z[f"vel{i}"] for i in range(2 * n)] if "vel0" in z.files else None
+    except (OSError, KeyError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable circuitlearn checkpoint ({exc})") from None
+    return meta, ws, bs, vel
+
+
+def _restore_config(meta_cfg):
+    cfg = copy.deepcopy(meta_cfg)
+    g = cfg["model"]["g_max"]
+    if g is None or (isinstance(g, str)) or (isinstance(g, float) and math.isinf(g)):
+        cfg["model"]["g_max"] = math.inf
+    return cfg
+
+
+# ----------------------------------------------------------------- plotting
+def plot_curves(history, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ep_ = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax[0].plot(ep_, [100 * h["train_error"] for h in history], "o-", label="train")
+    ax[0].plot(ep_, [100 * h["test_error"] for h in history], "s-", label="test")
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel("error (%)")
+    ax[0].legend()
+    ax[1].plot(ep_, [h["train_loss"] for h in history], "o-", label="train")
+    ax[1].plot(ep_, [h["test_loss"] for h in history], "s-", label="test")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("loss")
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------- the loop
+def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None):
+    """Train per ``cfg`` into ``out_dir``; returns (results dict, device, loss)."""
+    from circuitlearn.learn import optim, train
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt = os.path.join(out_dir, "checkpoint.npz")
+    history, start = [], 0
+    if resume:
+        if not os.path.exists(ckpt):
+            raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
+        meta, ws, bs, vel = load_checkpoint(ckpt)
+        epochs = cfg["train"]["epochs"]
+        cfg = _restore_config(meta["config"])
+        cfg["train"]["epochs"] = max(epochs, meta["epoch"])
+    ds = data if data is not None else load_data(cfg)
+    dev, loss, ep_cfg, sgd_cfg, sizes = build(cfg, ds.n_features, ds.n_classes)
+    rng = np.random.default_rng(cfg["train"]["seed"])
+    if resume:
+        dev.set_parameters(ws, bs)
+        state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"],
+                               tuple(vel) if vel is not None else None)
+        if sgd_cfg.momentum and state.velocity is None:
+            state = optim.SGDState(state.epoch, state.step,
+                                   optim.sgd_init(sgd_cfg, dev.conductances() + dev.biases()).velocity)
+        rng.bit_generator.state = meta["rng"]
+        history, start = meta["history"], meta["epoch"]
+    else:
+        init_device(dev, sizes, cfg, rng)
+        state = optim.sgd_init(sgd_cfg, dev.conductances() + dev.biases())
+    t = cfg["train"]
+    for epoch in range(start, t["epochs"]):
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(ds.y_train), desc=f"epoch {epoch + 1}/{t['epochs']}",
+                       unit="img", leave=False, file=sys.stderr, mininterval=0.5)
+
+            def upd(n, l, e, bar=bar):
+                bar.update(n)
+                if bar.n % (50 * t["batch_size"]) < n:
+                    bar.set_postfix(loss=f"{l:.4f}", acc=f"{100 * (1 - e):.2f}%", refresh=False)
+        state, stats = train.train_epoch(dev, ds.x_train, ds.y_train, loss, ep_cfg, sgd_cfg,
+                                         state, rng, t["batch_size"],
+                                         progress=upd if progress else None)
+        if bar is not None:
+            bar.close()
+        state = optim.next_epoch(state)
+        te = time.perf_counter()
+        test_err, test_loss = train.evaluate(dev, ds.x_test, ds.y_test, loss, t["eval_batch"])
+        rec = {"epoch": epoch + 1, "train_loss": stats.loss, "train_error": stats.error,
+               "test_loss": test_loss, "test_error": test_err, "seconds": stats.seconds,
+               "eval_seconds": time.perf_counter() - te, "unstable": stats.unstable}
+        if not all(math.isfinite(v) for v in (stats.loss, test_loss)):
+            raise FloatingPointError(f"epoch {epoch + 1}: loss is not finite")
+        history.append(rec)
+        log(f"epoch {epoch + 1}: train loss {stats.loss:.4f} err {100 * stats.error:.2f}% | "
+            f"test err {100 * test_err:.2f}% | {stats.seconds:.1f} s"
+            + (f" | {stats.unstable} unstable nudged outputs" if stats.unstable else ""))
+        save_checkpoint(ckpt, dev, state, rng, epoch + 1, history, cfg)
+        results = {"config": cfg, "sizes": list(sizes), "epochs": history}
+        with open(os.path.join(out_dir, "results.json"), "w") as fh:
+            json.dump(results, fh, indent=1, default=_json_default)
+        plot_curves(history, os.path.join(out_dir, "curves.png"))
+    results = {"config": cfg, "sizes": list(sizes), "epochs": history}
+    return results, dev, loss
+
+
+# ----------------------------------------------------------------- CLI
+def _add_model_flags(p):
+    g = p.add_argument_group("overrides of the config (section.key)")
+    for flag, (sec, key, _) in FLAGS.items():
+        g.add_argument("--" + flag.replace("_", "-"), dest="ov_" + flag, default=None,
+                       metavar=key.upper(), help=f"[{sec}] {key}")
+
+
+def _overrides(args):
+    ov = {}
+    for flag, (sec, key, parse) in FLAGS.items():
+        raw = getattr(args, "ov_" + flag, None)
+        if raw is None:
+            continue
+        try:
+            ov[(sec, key)] = parse(raw)
+        except ValueError:
+            raise ConfigError(f"cannot parse {raw!r}", "command line",
+                              "--" + flag.replace("_", "-")) from None
+    return ov
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train a DRN by equilibrium propagation",
+                       description="Train a deep resistive network by EP (config: TOML and/or flags).")
+    p.add_argument("--config", help="TOML config file")
+    p.add_argument("--out", default="runs/train", help="output folder (results, checkpoint)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_flags(p)
+    p.set_defaults(func=run_train)
+
+    d = sub.add_parser("demo", help="train a DRN on digits, export it, check it in ngspice",
+                       description="Train a DRN on sklearn digits by centered EP, export "
+                                   "the netlist, check predictions in ngspice.")
+    d.add_argument("--out", default="runs/demo", help="output folder")
+    d.add_argument("--epochs", type=int, default=None)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--n-check", type=int, default=10, help="test samples checked in ngspice")
+    d.add_argument("--no-ngspice", action="store_true", help="skip the ngspice check")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=run_demo)
+
+
+def run_train(args) -> int:
+    cfg = load_config(args.config, _overrides(args))
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    results, _, _ = run_training(cfg, args.out, resume=args.resume,
+                                 progress=not args.no_progress, log=log)
+    h = results["epochs"]
+    summary = {"out": args.out, "epochs": len(h),
+               "test_error": h[-1]["test_error"] if h else None,
+               "test_accuracy": 1 - h[-1]["test_error"] if h else None,
+               "seconds_per_epoch": float(np.mean([e["seconds"] for e in h])) if h else None}
+    print(json.dumps(summary))
+    return 0
+
+
+def ngspice_check(dev, sizes, gain, x, biases=None):
+    """Solve each sample of ``x`` in real ngspice (near-ideal diodes) and with the
+    converged layered solver; returns per-sample output voltages of both."""
+    from circuitlearn.compile.builders import drn_netlist
+    from circuitlearn.netlist.writer import write_netlist
+    from circuitlearn.solve import layered as ly
+    from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+    ws, bs = dev.conductances(), dev.biases()
+    sim, spice, decks = [], [], []
+    for xi in x:
+        deck = write_netlist(drn_netlist(ws, bs, x=xi, gain=gain, title="circuitlearn demo DRN"))
+        decks.append(deck)
+        v = run_ngspice_batch(deck)
+        spice.append([v[f"o{k}"] for k in range(sizes[-1])])
+        hidden = [[v[f"h{l}_{k}"] for k in range(n)] for l, n in enumerate(sizes[1:-1], 1)]
+        layers, res = ly.solve_layered(ws, bs, ly.input_voltages(xi[None], gain), 100000, 1e-13)
+        sim.append((layers, hidden))
+    return sim, np.array(spice), decks
+
+
+def run_demo(args) -> int:
+    from circuitlearn.data.datasets import load_digits
+    from circuitlearn.learn import train
+    cfg = load_config(None, {("train", "seed"): args.seed} | (
+        {("train", "epochs"): args.epochs} if args.epochs is not None else {}))
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    data = load_digits(seed=0)          # the fixed held-out split
+    t0 = time.perf_counter()
+    results, dev, loss = run_training(cfg, args.out, progress=not args.no_progress, log=log,
+                                      data=data)
+    train_s = time.perf_counter() - t0
+    test_err, _ = train.evaluate(dev, data.x_test, data.y_test, loss)
+    summary = {"test_accuracy": 1 - test_err, "train_seconds": round(train_s, 2),
+               "epochs": cfg["train"]["epochs"], "sizes": results["sizes"],
+               "n_test": int(len(data.y_test))}
+    # export the trained network (inputs of the first test sample) as a netlist
+    from circuitlearn.compile.builders import drn_netlist
+    from circuitlearn.netlist.writer import write_netlist
+    gain = cfg["model"]["gain"]
+    path = os.path.join(args.out, "drn_digits.cir")
+    with open(path, "w") as fh:
+        fh.write(write_netlist(drn_netlist(dev.conductances(), dev.biases(),
+                                           x=data.x_test[0], gain=gain,
+                                           title="circuitlearn demo DRN (digits test sample 0)")))
+    summary["netlist"] = path
+    if not args.no_ngspice and args.n_check > 0:
+        n = min(args.n_check, len(data.y_test))
+        try:
+            sim, spice, _ = ngspice_check(dev, results["sizes"], gain, data.x_test[:n])
+        except BackendError as exc:
+            summary["ngspice"] = {"error": str(exc)}
+        else:
+            sim_out = np.array([s[0][-1][0] for s in sim])
+            pred_sim, pred_spice = loss.predict(sim_out), loss.predict(spice)
+            dv_out = float(np.max(np.abs(sim_out - spice)))
+            dv_hidden = max(float(np.max(np.abs(np.asarray(h) - s[0][l + 1][0])))
+                            for s in sim for l, h in enumerate(s[1]))
+            summary["ngspice"] = {
+                "checked": n, "agree": int(np.sum(pred_sim == pred_spice)),
+                "correct_spice": int(np.sum(pred_spice == data.y_test[:n])),
+                "max_abs_dv_out": dv_out, "max_abs_dv_hidden": dv_hidden}
+            log(f"ngspice: {summary['ngspice']['agree']}/{n} predicted classes agree; "
+                f"max |dV| outputs {dv_out:.2e} V, hidden {dv_hidden:.2e} V")
+    with open(os.path.join(args.out, "demo.json"), "w") as fh:
+        json.dump(summary, fh, indent=1)
+    log(f"test accuracy {100 * summary['test_accuracy']:.2f}% on {summary['n_test']} held-out "
+        f"digits; trained in {train_s:.1f} s; netlist {path}")
+    print(json.dumps(summary))
+    return 0
