@@ -253,3 +253,20 @@ def test_model_library_env_var(tmp_path, monkeypatch):
     assert lib.names() == ["dx"] and lib.get("dx").get("n") == 2.0
     with pytest.raises(KeyError):
         lib.get("nope")
+
+
+def test_drn_small_follows_the_drn_naming_of_the_builders():
+    """The hand-written DRN deck is the one the DRN builder makes from its own arrays."""
+    from circuitlearn.compile.builders import drn_arrays, drn_netlist
+    n = read_netlist(os.path.join(ROOT, "netlists", "drn_small.cir"))
+    weights, biases, sizes = drn_arrays(n)
+    assert list(sizes) == [4, 4, 2]
+    built = drn_netlist(weights, biases, x=[0.3, 0.7], gain=1.0)
+    ours = {e.name: e for e in n.elements}
+    theirs = {e.name: e for e in built.elements}
+    assert set(ours) == set(theirs)
+    for name, e in ours.items():
+        t = theirs[name]
+        assert (e.kind, e.nodes, e.model) == (t.kind, t.nodes, t.model), name
+        assert e.value == pytest.approx(t.value, rel=1e-12, abs=0), name
+    assert built.models == n.models
