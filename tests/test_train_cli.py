@@ -1,0 +1,115 @@
+"""The train/demo commands: resume is bit-identical, bad input gives located errors."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from circuitlearn.cli import main
+from circuitlearn.cli import train as cli_train
+from circuitlearn.errors import ConfigError
+
+SMALL = ["--hidden", "16", "--n-train", "160", "--n-test", "80", "--batch-size", "8",
+         "--momentum", "0.5", "--estimator", "random", "--nudging", "current",
+         "--lr", "0.05,0.02", "--no-progress"]
+
+
+def _ckpt(out):
+    with np.load(os.path.join(out, "checkpoint.npz")) as z:
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+        meta = json.loads(str(z["meta"]))
+    return arrays, meta
+
+
+def _strip_times(history):
+    return [{k: v for k, v in h.items() if "seconds" not in k} for h in history]
+
+
+def test_resume_is_bit_identical(tmp_path, capsys):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert main(["train", "--out", a, "--epochs", "3", *SMALL]) == 0
+    assert main(["train", "--out", b, "--epochs", "1", *SMALL]) == 0
+    assert main(["train", "--out", b, "--epochs", "3", "--resume", "--no-progress"]) == 0
+    arr_a, meta_a = _ckpt(a)
+    arr_b, meta_b = _ckpt(b)
+    assert meta_a["epoch"] == meta_b["epoch"] == 3
+    assert set(arr_a) == set(arr_b) and "vel0" in arr_a
+    for k in arr_a:
+        np.testing.assert_array_equal(arr_a[k], arr_b[k])
+    assert meta_a["rng"] == meta_b["rng"]
+    assert _strip_times(meta_a["history"]) == _strip_times(meta_b["history"])
+    res = json.load(open(os.path.join(b, "results.json")))
+    assert len(res["epochs"]) == 3 and os.path.exists(os.path.join(b, "curves.png"))
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= last["test_error"] <= 1
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "circuitlearn", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("body, key", [
+    ("[model]\ngain = 30.0\nbogus = 1\n", "model.bogus"),
+    ("[nonsense]\nx = 1\n", "nonsense"),
+    ("[algorithm]\nbeta = -1.0\n", "algorithm.beta"),
+    ("[algorithm]\nestimator = \"sideways\"\n", "algorithm.estimator"),
+    ("[train]\nepochs = \"ten\"\n", "train.epochs"),
+    ("[model]\nhidden = [15]\n", "model.hidden"),
+    ("[optim]\nlr = [0.1, 0.1, 0.1]\n", "optim.lr"),
+    ("[algorithm]\nloss = \"xent\"\n", "algorithm.nudging"),
+])
+def test_bad_config_is_located(tmp_path, body, key):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        cli_train.load_config(str(cfg))
+    assert err.value.file == str(cfg) and err.value.key == key
+    assert str(cfg) in str(err.value) and key in str(err.value)
+
+
+def test_bad_config_exits_1_without_traceback(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[model]\ngain = 30.0\nbogus = 1\n")
+    r = _run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and str(cfg) in r.stderr and "model.bogus" in r.stderr
+    cfg.write_text("[model\ngain = ")
+    r = _run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "TOML" in r.stderr
+    r = _run_cli("train", "--gain", "abc", "--out", str(tmp_path / "o"))
+    assert r.returncode == 1 and "--gain" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_corrupt_data_file_exits_1(tmp_path):
+    root = tmp_path / "fashion"
+    root.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (root / name).write_bytes(b"\x00\x00\x08\x03" + (5).to_bytes(4, "big") * 3 + b"\x01" * 7)
+    r = _run_cli("train", "--dataset", "fashion-mnist", "--data-root", str(root),
+                 "--out", str(tmp_path / "o"), "--no-progress")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "train-images-idx3-ubyte" in r.stderr and "truncated" in r.stderr
+
+
+def test_config_file_and_flags_merge(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\nhidden = [20, 10]\ng_max = inf\n[optim]\nlr = 0.05\n")
+    c = cli_train.load_config(str(cfg), {("model", "gain"): 7.0})
+    assert c["model"]["hidden"] == [20, 10] and c["model"]["gain"] == 7.0
+    assert c["optim"]["lr"] == [0.05] and c["model"]["g_max"] == float("inf")
+
+
+@pytest.mark.slow
+@pytest.mark.ngspice
+def test_demo_meets_the_digits_figure(tmp_path):
+    r = _run_cli("demo", "--out", str(tmp_path / "demo"), "--no-progress", "--n-check", "5")
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["test_accuracy"] >= 0.97
+    assert summary["ngspice"]["agree"] == summary["ngspice"]["checked"] == 5
+    assert summary["ngspice"]["max_abs_dv_out"] < 0.05
+    assert os.path.exists(summary["netlist"])
