@@ -376,7 +376,8 @@ def _param_name(p: str, card: Line) -> str:
     return p.lower()
 
 
-_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)")
+#: ``name =`` in a .param card; starts only at a name boundary so long text stays linear
+_ASSIGN = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_.]*+)\s*+=(?!=)")
 
 
 def parse_param_card(card: Line, params: dict) -> dict[str, float]:

@@ -39,7 +39,8 @@ class Line:
     text: str
 
     def error(self, reason: str) -> NetlistError:
-        return NetlistError(reason, self.file, self.line, self.text)
+        text = self.text if len(self.text) <= 300 else self.text[:300] + " ..."
+        return NetlistError(reason, self.file, self.line, text)
 
 
 def decode(data: bytes, file: str) -> str:
@@ -107,23 +108,23 @@ def logical_lines(text: str, file: str, has_title: bool) -> tuple[str | None, li
     if has_title:
         title = physical[0].strip(" \t\r")
         start = 1
-    cards: list[Line] = []
+    pending: list[tuple[int, list[str]]] = []     # (line number, text parts) per card
     for i in range(start, len(physical)):
-        raw = physical[i]
-        stripped = raw.strip()
+        stripped = physical[i].strip()
         if not stripped or stripped.startswith("*"):
             continue
         body = strip_comment(stripped).strip()
         if stripped.startswith("+"):
-            if not cards:
+            if not pending:
                 raise NetlistError("continuation line '+' with no card before it to continue",
                                    file, i + 1, stripped)
             extra = body[1:].strip()
-            prev = cards[-1]
-            cards[-1] = Line(prev.file, prev.line, f"{prev.text} {extra}".strip())
+            if extra:
+                pending[-1][1].append(extra)
             continue
         if body:
-            cards.append(Line(file, i + 1, body))
+            pending.append((i + 1, [body]))
+    cards = [Line(file, line, " ".join(parts)) for line, parts in pending]
     return title, cards
 
 
