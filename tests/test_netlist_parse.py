@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ("1.5k", 1500.0), ("1.5kohm", 1500.0), ("10uA", 1e-5), ("3V", 3.0), ("100u", 1e-4),
     ("2.2meg", 2.2e6), ("2.2MEG", 2.2e6), ("1M", 1e-3), ("1m", 1e-3), ("4.7n", 4.7e-9),
     ("3p", 3e-12), ("7f", 7e-15), ("2g", 2e9), ("1t", 1e12), ("5megohm", 5e6),
-    ("1e3k", 1e6), ("0", 0.0),
+    ("1e3k", 1e6), ("0", 0.0), ("1mil", 25.4e-6), ("2MILS", 50.8e-6),
 ])
 def test_parse_value(text, value):
     assert parse_value(text) == value

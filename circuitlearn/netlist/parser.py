@@ -22,6 +22,9 @@ Choices where SPICE dialects differ:
 * diode instance parameters other than the area (``off``, ``temp=``, ``m=``)
   are refused with a clear error, since they do not change the DC answer the
   same way in every simulator;
+* a bare fourth diode token is read as the area (SPICE3); ngspice 39 refuses
+  it (it expects a thermal node there), so decks meant for both should write
+  ``area=value``, as :func:`~circuitlearn.netlist.writer.write_netlist` does;
 * ``.model`` cards inside a ``.subckt`` are global (their names must be unique);
 * a subcircuit body sees its caller's parameters, then its defaults, then the
   instance overrides, then its own ``.param`` lines (later ones win).

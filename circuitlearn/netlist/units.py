@@ -5,8 +5,8 @@ by an optional scale suffix and then any unit letters, which are ignored::
 
     f=1e-15  p=1e-12  n=1e-9  u=1e-6  m=1e-3  k=1e3  meg=1e6  g=1e9  t=1e12
 
-Suffixes are case-insensitive and ``meg`` is tried before ``m`` (``1M`` is one
-milli, as in every SPICE).  ``1.5kohm`` is 1500, ``10uA`` is 1e-5, ``3V`` is 3.
+Suffixes are case-insensitive and ``meg`` and ``mil`` (25.4e-6, as in ngspice)
+are tried before ``m`` (``1M`` is one milli, as in every SPICE).  ``1.5kohm`` is 1500, ``10uA`` is 1e-5, ``3V`` is 3.
 
 :func:`format_value` writes a float so that :func:`parse_value` gives back the
 very same float (``repr`` has the shortest string that round-trips).
@@ -52,6 +52,16 @@ def parse_value(token: str) -> float:
     num, rest = parts
     shift = 0
     low = rest.lower()
+    if low.startswith("mil"):          # 1 mil = 25.4e-6, as in ngspice (checked before m)
+        if not _UNIT.fullmatch(low[3:]):
+            raise ValueError(f"malformed number {token!r}: unexpected {rest!r} after {num!r}")
+        try:
+            value = float(Decimal(num) * Decimal("25.4e-6"))
+        except ArithmeticError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"number {token!r} is out of range (not a finite double)")
+        return value
     for suf, power in SUFFIXES:
         if low.startswith(suf):
             shift = power
