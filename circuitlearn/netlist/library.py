@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import os
 
-from circuitlearn.errors import NetlistError
 from circuitlearn.netlist.model import DiodeModel
 from circuitlearn.netlist.parser import parse_model_card
 from circuitlearn.netlist.reader import logical_lines, read_text

@@ -37,7 +37,6 @@ with file, line, the card and the reason.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
