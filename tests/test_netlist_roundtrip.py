@@ -119,3 +119,47 @@ def test_missing_ngspice_binary(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(BackendError, match="apt-get install ngspice"):
         run_ngspice_batch("t\nv1 a 0 1\nr1 a 0 1\n.op\n.end\n")
+
+
+@pytest.mark.ngspice
+def test_ngspice_runs_written_decks_with_awkward_names_and_values():
+    """Random resistor networks with odd (legal) names: ngspice's answer satisfies nodal analysis."""
+    from hypothesis import given, settings, strategies as st
+
+    node_names = st.from_regex(r"[a-z0-9_][a-z0-9_.$#:\[\]<>-]{0,8}", fullmatch=True) \
+        .filter(lambda s: s not in ("0", "gnd"))
+
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None)
+    @given(st.lists(node_names, min_size=2, max_size=6, unique=True), st.data())
+    def check(nodes, data):
+        nodes = ["0"] + nodes
+        els = [Element("v.x1.src", "V", (nodes[1], "0"),
+                       data.draw(st.floats(-100, 100).filter(lambda v: abs(v) > 1e-3)))]
+        for k in range(1, len(nodes)):        # a chain keeps every node connected
+            els.append(Element(f"r.x{k}.chain", "R", (nodes[k - 1], nodes[k]),
+                               data.draw(st.floats(1.0, 1e6))))
+        for k in range(data.draw(st.integers(0, 6))):
+            a, b = data.draw(st.sampled_from(nodes)), data.draw(st.sampled_from(nodes))
+            if a != b:
+                els.append(Element(f"rextra{k}", "R", (a, b), data.draw(st.floats(1.0, 1e6))))
+        n = Netlist("random network", tuple(els))
+        v = run_ngspice_batch(write_netlist(n))
+        # nodal analysis: G v = i with node 1 fixed by the source
+        idx = {name: i for i, name in enumerate(nodes)}
+        size = len(nodes)
+        g = np.zeros((size, size))
+        for e in els[1:]:
+            i, j = idx[e.nodes[0]], idx[e.nodes[1]]
+            for p, q in ((i, i), (j, j)):
+                g[p, q] += 1 / e.value
+            g[i, j] -= 1 / e.value
+            g[j, i] -= 1 / e.value
+        free = list(range(2, size))
+        x = np.zeros(size)
+        x[1] = els[0].value
+        if free:
+            x[free] = np.linalg.solve(g[np.ix_(free, free)], -g[np.ix_(free, [1])][:, 0] * x[1])
+        for name in nodes:
+            assert v[name] == pytest.approx(x[idx[name]], rel=1e-6, abs=1e-9), name
+
+    check()
