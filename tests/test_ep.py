@@ -161,6 +161,8 @@ def test_training_lowers_loss_and_keeps_conductances_in_range():
     assert after < 0.7 * before
     for W in dev.conductances():
         assert W.min() >= g_min and W.max() <= g_max
+    # the conductance sums the simulator keeps up to date while programming are exact
+    np.testing.assert_allclose(dev._denom, ly.conductance_sums(dev.params), rtol=1e-12)
 
 
 def test_sgd_is_pure_and_decays():

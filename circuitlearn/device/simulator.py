@@ -46,10 +46,13 @@ class LayeredSimulator(Device):
         self._denom = None
         self._prep = None
         self._v_in = None
+        self._rowsum = [np.zeros(a) for a in self.sizes[:-1]]
+        self._colsum = [np.zeros(b) for b in self.sizes[1:]]
         self._free = None          # last free state (flat), start of the nudged phases
         self._current = None
         self._beta = 0.0
         self._target = None
+        self._nudged = False
         self._status = {}
 
     # -- parameters -------------------------------------------------------
@@ -59,16 +62,29 @@ class LayeredSimulator(Device):
         if biases is not None:
             for dst, src in zip(self.params.biases, biases):
                 dst[...] = src
+        for l, W in enumerate(self.params.weights):
+            self._rowsum[l][...] = W.sum(axis=1)
+            self._colsum[l][...] = W.sum(axis=0)
         self._invalidate()
 
     def program(self, delta_w, delta_b=None):
-        for W, dW in zip(self.params.weights, delta_w):
-            _k.add_clip(W.reshape(-1), np.ascontiguousarray(dW, dtype=np.float64).reshape(-1),
-                        self.g_min, self.g_max)
+        if self._denom is None:
+            self._denom = ly.conductance_sums(self.params)
+        o = self.net.offsets
+        L = self.net.n_layers
+        for l, (W, dW) in enumerate(zip(self.params.weights, delta_w)):
+            _k.add_clip_sums(W, np.ascontiguousarray(dW, dtype=np.float64), self.g_min,
+                             self.g_max, self._rowsum[l], self._colsum[l])
+        # total conductance into each node: column sums of W_l + row sums of W_{l+1}
+        for l in range(L + 1):
+            d = self._denom[o[l]:o[l + 1]]
+            d[...] = self._colsum[l - 1] if l >= 1 else 0.0
+            if l < L:
+                d += self._rowsum[l]
         if delta_b is not None:
             for b, db in zip(self.params.biases, delta_b):
                 b += db
-        self._invalidate()
+        self._prep = None
 
     def conductances(self):
         return [W.copy() for W in self.params.weights]
@@ -92,17 +108,20 @@ class LayeredSimulator(Device):
 
     def inject_currents(self, currents):
         self._current = np.ascontiguousarray(currents, dtype=np.float64)
+        self._nudged = True
 
     def connect_targets(self, beta, target):
         self._beta = beta
         self._target = np.asarray(target, dtype=np.float64)
+        self._nudged = True
 
     def clear_nudge(self):
         self._current, self._beta, self._target = None, 0.0, None
+        self._nudged = False
 
     @property
     def nudged(self) -> bool:
-        return self._current is not None or np.any(np.asarray(self._beta) != 0)
+        return self._nudged
 
     # -- read-out ---------------------------------------------------------
     def _prepared(self):

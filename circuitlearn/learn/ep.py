@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuitlearn.learn.losses import Loss
+from circuitlearn.solve import kernels_layered as _k
 
 ESTIMATORS = ("one-sided", "negative", "centered", "random")
 NUDGINGS = ("current", "conductance")
@@ -112,16 +113,13 @@ def weight_energy_grad_diff(a2, c2, a1, c1, same_pre: bool = False) -> np.ndarra
     of the two states.  Computed by expanding the squares (rank-B products), so
     the cost is one (``same_pre``: the inputs are the same sources in both
     states, ``a2`` is used for both) or two [n_pre, B] x [B, n_post] products."""
-    B = a2.shape[0]
-    if same_pre:
-        res = a2.T @ (c1 - c2)
-    else:
-        res = a1.T @ c1
-        res -= a2.T @ c2
-        res += (0.5 * (np.sum(a2 * a2, axis=0) - np.sum(a1 * a1, axis=0)))[:, None]
-    res += 0.5 * (np.sum(c2 * c2, axis=0) - np.sum(c1 * c1, axis=0))
-    res *= 1.0 / B
-    return res
+    out = np.empty((a2.shape[1], c2.shape[1]))
+    _k.contrast_grad(_c(a2), _c(c2), _c(a1), _c(c1), bool(same_pre), 1.0 / a2.shape[0], out)
+    return out
+
+
+def _c(a):
+    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def ep_gradients_from_states(state1: list, state2: list, beta1: float, beta2: float,
@@ -133,10 +131,11 @@ def ep_gradients_from_states(state1: list, state2: list, beta1: float, beta2: fl
     if d == 0:
         raise ValueError("the two nudging strengths must differ")
     grad_w, grad_b = [], []
+    B = state1[0].shape[0]
     for l in range(1, len(state1)):
-        gw = weight_energy_grad_diff(state2[l - 1], state2[l], state1[l - 1], state1[l],
-                                     same_pre=(l == 1 and inputs_fixed))
-        gw *= 1.0 / d
+        gw = np.empty((state1[l - 1].shape[1], state1[l].shape[1]))
+        _k.contrast_grad(_c(state2[l - 1]), _c(state2[l]), _c(state1[l - 1]), _c(state1[l]),
+                         l == 1 and inputs_fixed, 1.0 / (B * d), gw)
         grad_w.append(gw)
         grad_b.append(-(state2[l] - state1[l]).mean(axis=0) / d)
     return grad_w, grad_b

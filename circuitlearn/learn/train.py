@@ -68,12 +68,13 @@ def train_epoch(device, x, y, loss: Loss, ep_cfg: ep.EPConfig, sgd_cfg: optim.SG
     for idx in batches(len(y), batch_size, rng):
         xb, yb = x[idx], y[idx]
         res = ep.ep_step(device, xb, yb, loss, ep_cfg, rng, warn=False)
-        if not all(np.all(np.isfinite(g)) for g in res.grad_w + res.grad_b):
-            raise FloatingPointError("EP produced a non-finite gradient estimate")
+        lsum = float(np.sum(res.loss))
+        if not np.isfinite(lsum):   # devices raise on non-finite voltages; this catches the rest
+            raise FloatingPointError("EP step produced a non-finite loss")
         deltas, sgd_state = optim.sgd_update(sgd_cfg, sgd_state, res.grad_w + res.grad_b,
                                              consume=True)
         device.program(*optim.split(deltas, n_layers))
-        tot_loss += float(np.sum(res.loss))
+        tot_loss += lsum
         wrong += int(np.sum(loss.predict(res.free[-1]) != yb))
         seen += len(idx)
         unstable += res.unstable

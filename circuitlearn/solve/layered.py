@@ -279,14 +279,8 @@ def relax(prep: Prepared, v: np.ndarray, max_sweeps: int = 4, tol: float = 0.0,
         raise ValueError(f"state must be C-contiguous float64 [batch, {net.n_nodes}]")
     v[:, :net.sizes[0]] = prep.v_in
     cur = np.zeros((B, n_out)) if current is None else np.ascontiguousarray(current, dtype=np.float64)
-    beta_a = np.asarray(beta, dtype=np.float64)
-    if beta_a.ndim == 1:
-        beta_a = beta_a[:, None]
-    beta_a = np.ascontiguousarray(np.broadcast_to(beta_a, (B, n_out)))
-    if target is None:
-        tgt = np.zeros((B, n_out))
-    else:
-        tgt = np.ascontiguousarray(np.broadcast_to(target, (B, n_out)), dtype=np.float64)
+    beta_a = _per_output(beta, B, n_out)
+    tgt = np.zeros((B, n_out)) if target is None else _per_output(target, B, n_out)
     unstable = 0
     if np.any(beta_a < 0):
         d_out = prep.denom[net.offsets[-2]:] + beta_a
@@ -304,6 +298,18 @@ def relax(prep: Prepared, v: np.ndarray, max_sweeps: int = 4, tol: float = 0.0,
         status = 1
     success = status == 0 or (status == 1 and tol <= 0)
     return RelaxResult(int(nit), float(delta), status, STATUS_MESSAGES[status], success, unstable)
+
+
+def _per_output(a, B: int, n_out: int) -> np.ndarray:
+    """A scalar, [B] or [B, n_out] value as a C-contiguous float64[B, n_out]."""
+    if np.isscalar(a):
+        return np.full((B, n_out), float(a))
+    a = np.asarray(a, dtype=np.float64)
+    if a.shape == (B, n_out):
+        return np.ascontiguousarray(a)
+    if a.ndim == 1 and a.shape[0] == B:
+        a = a[:, None]
+    return np.ascontiguousarray(np.broadcast_to(a, (B, n_out)))
 
 
 def solve_layered(weights, biases, v_in, max_sweeps: int = 200, tol: float = 1e-12,
