@@ -76,11 +76,12 @@ class Reduced:
     free: np.ndarray = None      # int64[n_free] expanded node index of each free node
     fixed: np.ndarray = None     # int64[n_fixed] (fixed[0] == 0, ground)
     P: sp.csr_matrix = None      # [n_fixed, nv]: v_fixed = P @ v_src
-    Bmat: sp.csr_matrix = None   # [n_free, n_sources]: b = Bmat @ sources
+    Bmat: object = None          # [n_free, n_sources] (CSR or dense): b = Bmat @ sources
     Lff: sp.csr_matrix = None
     adj: sp.csr_matrix = None    # off-diagonal conductances (positive) of Lff
     diag: np.ndarray = None
-    Lx: sp.csr_matrix = None     # Laplacian rows of the fixed nodes [n_fixed, n_ext]
+    Lxf: object = None           # Laplacian block fixed rows x free columns [n_fixed, n_free]
+    Lxx: sp.csr_matrix = None    # Laplacian block fixed x fixed [n_fixed, n_fixed]
     Qx: sp.csr_matrix = None     # current injected by I sources at fixed nodes [n_fixed, ni]
     Tsrc: sp.csr_matrix = None   # [nv, n_fixed]: source currents = Tsrc @ demand
     fa: np.ndarray = None        # int64[d] free position of the junction anode or -1
@@ -152,6 +153,15 @@ def expand(circuit) -> Expanded:
         gscale = 1.0
     return Expanded(n, n_ext, res_nodes, g, dn.astype(np.int64), isat.copy(), vte, vcrit,
                     circuit.diode_vth.copy(), gscale)
+
+
+def densify(A: sp.csr_matrix):
+    """A dense copy of ``A`` when it is more than a quarter full (and not huge): products
+    with a batch then run as BLAS GEMMs (a DRN's input-to-hidden block is dense)."""
+    size = A.shape[0] * A.shape[1]
+    if size and A.nnz > 0.25 * size and size <= 50_000_000:
+        return A.toarray()
+    return A
 
 
 def laplacian(res_nodes, g, n) -> sp.csr_matrix:
@@ -235,13 +245,14 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     L = laplacian(ex.res_nodes, ex.g, n_ext)
     Lff = L[free][:, free].tocsr()
     Lfx = L[free][:, fixed].tocsr()
-    Lx = L[fixed].tocsr()
+    Lxf = densify(L[fixed][:, free].tocsr())
+    Lxx = L[fixed][:, fixed].tocsr()
     # I sources: injected into n-, drawn from n+
     inn = circuit.isource_nodes
     Q = sp.csr_matrix((np.concatenate([np.ones(ni), -np.ones(ni)]),
                        (np.concatenate([inn[:, 1], inn[:, 0]]), np.tile(np.arange(ni), 2))),
                       shape=(n_ext, ni))
-    Bmat = sp.hstack([-(Lfx @ P), Q[free]]).tocsr()
+    Bmat = densify(sp.hstack([-(Lfx @ P), Q[free]]).tocsr())
     Qx = Q[fixed].tocsr()
 
     diag = Lff.diagonal().copy()
@@ -286,7 +297,7 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     n_colours = int(colour.max()) + 1 if nf else 0
 
     system = AffineSystem(Lff.tocsc(), A.T.tocsr(), np.arange(nf, dtype=np.int64))
-    return Reduced(True, "", free, fixed, P, Bmat, Lff, adj, diag, Lx, Qx, Tsrc,
+    return Reduced(True, "", free, fixed, P, Bmat, Lff, adj, diag, Lxf, Lxx, Qx, Tsrc,
                    fa, fc, xa, xc, Cx, A, Ax, order_nodes, n_colours, ff, one_per_node, system)
 
 

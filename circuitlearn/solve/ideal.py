@@ -210,12 +210,21 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy)
     ktol, vtol = _thresholds(tol, ex.gscale, vmax)
     kcl, viol = certify(res, lam, vd, ex.vth, ex.gscale)
     ok = (kcl <= ktol) & (viol <= vtol) & (status == 0)
+    # a diode between two fixed nodes biased beyond its threshold would short the sources
+    both = (red.xa >= 0) & (red.xc >= 0)
+    infeasible = np.any(both & (vd - ex.vth > vtol), axis=1) & (status == 0)
+    if infeasible.any():
+        k = int(np.flatnonzero(both & (vd[np.flatnonzero(infeasible)[0]] - ex.vth > vtol))[0])
+        status[infeasible] = 2
+        messages[2] = (f"infeasible: ideal diode {circuit.diode_names[k]} joins two nodes fixed by "
+                       f"voltage sources and is forward-biased beyond its threshold "
+                       f"(it would short the sources)")
     if method == "cd":
         status[~ok & (status == 0)] = 1
         if np.any(~ok):
             messages[1] = "coordinate descent stopped before the certificate holds"
     else:
-        todo = np.flatnonzero(~ok)
+        todo = np.flatnonzero(~ok & (status == 0))
         for b in todo:
             active = vd[b] >= ex.vth - act_tol if method == "auto" else np.zeros(d, bool)
             x, lb, st, it, msg = active_set(red.system, bT[:, b], fixed_part[:, b], ex.vth,
@@ -238,7 +247,7 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy)
     vext = np.zeros((ex.n_ext, B))
     vext[red.fixed] = vfx
     vext[red.free] = v
-    demand = red.Lx @ vext - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
+    demand = red.Lxf @ vext[red.free] + red.Lxx @ vext[red.fixed] - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
     isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
     method_name = {"auto": "cd+active-set", "cd": "cd", "active-set": "active-set"}[method]
     out = _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method_name)

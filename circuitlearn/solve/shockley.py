@@ -126,7 +126,7 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         vext = np.zeros((ex.n_ext, B))
         vext[red.fixed] = vfx
         vext[red.free] = x.T
-        demand = red.Lx @ vext - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
+        demand = red.Lxf @ vext[red.free] + red.Lxx @ vext[red.fixed] - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
         isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
     else:
         mna = mna_of(circuit)
