@@ -181,7 +181,8 @@ class CircuitDevice(Device):
     ----------
     sizes, gain, g_min, g_max : as :class:`LayeredSimulator`
     backend : ``"numba"`` or ``"ngspice"`` (passed to :func:`circuitlearn.solve.solve`)
-    diodes : ``"ideal"`` or ``"shockley"`` (passed as ``diodes=``)
+    diodes : ``"ideal"`` or ``"shockley"`` (passed as ``diodes=``); with ngspice,
+        ``"ideal"`` means the near-ideal Shockley ``.model`` of the builders
     builder_kwargs : extra keyword arguments for ``drn_netlist``
     """
 
@@ -191,6 +192,9 @@ class CircuitDevice(Device):
         self.gain, self.g_min, self.g_max = float(gain), float(g_min), float(g_max)
         if self.g_min <= 0:
             raise ValueError("CircuitDevice needs g_min > 0 so that every resistor exists")
+        if backend == "ngspice" and diodes == "ideal":
+            # ngspice has no ideal diode: the builders' near-ideal .model (n = 0.01) stands in
+            diodes = "shockley"
         self.backend, self.diodes = backend, diodes
         self.builder_kwargs = dict(builder_kwargs or {})
         self.solve_kwargs = dict(solve_kwargs or {})
