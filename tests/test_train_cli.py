@@ -113,3 +113,12 @@ def test_demo_meets_the_digits_figure(tmp_path):
     assert summary["ngspice"]["agree"] == summary["ngspice"]["checked"] == 5
     assert summary["ngspice"]["max_abs_dv_out"] < 0.05
     assert os.path.exists(summary["netlist"])
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist_xs"])
+def test_shipped_configs_load(name):
+    root = os.path.join(os.path.dirname(__file__), "..", "experiments", "configs")
+    c = cli_train.load_config(os.path.join(root, f"{name}.toml"))
+    assert c["algorithm"]["estimator"] == "centered"
+    if name == "digits":
+        assert c == cli_train.load_config(None)     # the demo's settings are the defaults
