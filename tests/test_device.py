@@ -74,3 +74,37 @@ def test_ngspice_device_close_to_ideal_simulator():
     cir.inject_currents(np.full((3, 3), 0.05))
     sim.inject_currents(np.full((3, 3), 0.05))
     assert np.max(np.abs(sim.measure()[-1] - cir.measure()[-1])) < 0.02
+
+
+def test_centered_ep_on_shockley_circuit_matches_finite_differences():
+    """EP through the general solver with Shockley diodes (conducting: gain 10)."""
+    sizes = (6, 6, 3)
+    rng = np.random.default_rng(0)
+    ws = [rng.uniform(0.05, 1, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [0.01 * rng.standard_normal(n) for n in sizes[1:]]
+    x, y = rng.uniform(0, 1, (3, 3)), rng.integers(0, 3, 3)
+    dev = CircuitDevice(sizes, gain=10.0, g_min=1e-3, backend="numba", diodes="shockley",
+                        builder_kwargs={"diode_params": {"n": 1.0, "is": 1e-9}},
+                        solve_kwargs={"tol": 1e-13})
+    dev.set_parameters(ws, bs)
+    loss = losses.Loss("mse")
+    h = ep.free_phase(dev, x)[1]
+    assert np.any(h[:, :3] < -0.3) or np.any(h[:, 3:] > 0.3)   # some diodes conduct
+
+    def mean_loss():
+        return loss(ep.free_phase(dev, x)[-1], y)[0].mean()
+
+    g_fd, eps = np.zeros_like(ws[0]), 1e-5
+    for idx in np.ndindex(ws[0].shape):
+        vals = []
+        for s in (1, -1):
+            w2 = [w.copy() for w in ws]
+            w2[0][idx] += s * eps
+            dev.set_parameters(w2, bs)
+            vals.append(mean_loss())
+        g_fd[idx] = (vals[0] - vals[1]) / (2 * eps)
+    dev.set_parameters(ws, bs)
+    g = ep.ep_step(dev, x, y, loss, ep.EPConfig("centered", "current", 1e-3)).grad_w[0]
+    cos = g.ravel() @ g_fd.ravel() / np.linalg.norm(g) / np.linalg.norm(g_fd)
+    assert cos >= 0.999
+    assert np.linalg.norm(g - g_fd) / np.linalg.norm(g_fd) < 1e-4
