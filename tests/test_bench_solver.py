@@ -1,0 +1,33 @@
+"""The solver benchmark's smoke mode runs end to end and its figures are physical."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+@pytest.mark.ngspice
+def test_bench_solver_smoke(tmp_path):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "bench_solver.py"),
+                          "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "bench_solver.json").read_text())
+    assert (tmp_path / "bench_solver.png").stat().st_size > 10_000
+    d = report["drn_xs"]
+    # the Shockley solver agrees with the ngspice program on the same deck
+    assert summary["drn_max_dv_shockley"] <= 1e-6
+    assert d["ngspice_shared_vs_b_max_dv"] <= 1e-9
+    for key in ("ideal_batch1", "ideal_batch16", "shockley_batch1", "shockley_batch16"):
+        assert d[key]["success"], key
+    for row in report["random_graphs"]:
+        assert row["ideal_success"] and row["shockley_success"]
+        if "max_dv_shockley_vs_ngspice" in row:
+            assert row["max_dv_shockley_vs_ngspice"] <= 1e-6
+    assert all(r["sweeps"] >= 1 for r in report["scaling"])
