@@ -74,8 +74,9 @@ class LayeredSimulator(Device):
         L = self.net.n_layers
         for l, (W, dW) in enumerate(zip(self.params.weights, delta_w)):
             _k.add_clip_sums(W, np.ascontiguousarray(dW, dtype=np.float64), self.g_min,
-                             self.g_max, self._rowsum[l], self._colsum[l])
+                             self.g_max, self._rowsum[l], self._colsum[l], l > 0)
         # total conductance into each node: column sums of W_l + row sums of W_{l+1}
+        # (row sums of W_1 belong to the fixed input nodes: not needed, not kept)
         for l in range(L + 1):
             d = self._denom[o[l]:o[l + 1]]
             d[...] = self._colsum[l - 1] if l >= 1 else 0.0

@@ -119,24 +119,22 @@ def add_clip(w, dw, gmin, gmax):
 
 
 @njit(cache=True)
-def add_clip_sums(w, dw, gmin, gmax, rowsum, colsum):
+def add_clip_sums(w, dw, gmin, gmax, rowsum, colsum, need_rowsum):
     """w <- clip(w + dw, gmin, gmax) for w, dw float64[n, m]; also writes the new
-    row sums rowsum[n] and column sums colsum[m] of w (one pass)."""
+    column sums colsum[m] and (if ``need_rowsum``) row sums rowsum[n] of w, in one pass."""
     n, m = w.shape
     for j in range(m):
         colsum[j] = 0.0
     for i in range(n):
-        s = 0.0
         for j in range(m):
-            x = w[i, j] + dw[i, j]
-            if x < gmin:
-                x = gmin
-            elif x > gmax:
-                x = gmax
+            x = min(max(w[i, j] + dw[i, j], gmin), gmax)
             w[i, j] = x
-            s += x
             colsum[j] += x
-        rowsum[i] = s
+        if need_rowsum:
+            s = 0.0
+            for j in range(m):
+                s += w[i, j]
+            rowsum[i] = s
 
 
 @njit(cache=True)
