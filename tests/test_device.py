@@ -108,3 +108,13 @@ def test_centered_ep_on_shockley_circuit_matches_finite_differences():
     cos = g.ravel() @ g_fd.ravel() / np.linalg.norm(g) / np.linalg.norm(g_fd)
     assert cos >= 0.999
     assert np.linalg.norm(g - g_fd) / np.linalg.norm(g_fd) < 1e-4
+
+
+def test_measure_by_name_follows_the_drn_convention():
+    sim, cir, x, y = _pair()
+    for d in (sim, cir):
+        d.set_inputs(x)
+    a, b = sim.measure_by_name(), cir.measure_by_name()
+    assert set(a) == set(b) and {"x0", "h1_5", "o2"} <= set(a)
+    np.testing.assert_allclose(a["x0"], 2.0 * x[:, 0])
+    np.testing.assert_allclose(a["h1_5"], b["h1_5"], atol=1e-8)

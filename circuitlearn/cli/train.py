@@ -4,7 +4,7 @@
 
     [model]      hidden = [256]     gain = 30.0   g_min = 0.0   g_max = inf
                  init_gain = 1.0    vth = 0.0     sweeps = 4    output = "single"|"differential"
-    [algorithm]  estimator = "centered"|"one-sided"|"negative"|"random"
+    [algorithm]  estimator = "centered"|"one-sided"|"negative"|"random"(-sign)
                  nudging = "conductance"|"current"   beta = 1.0
                  loss = "mse"|"xent"   loss_scale = 1.0
     [optim]      lr = [0.1, 0.1]  (one per layer, or one number)  momentum = 0.0  decay = 0.97
@@ -46,7 +46,7 @@ DEFAULTS = {
 
 CHOICES = {
     ("model", "output"): ("single", "differential"),
-    ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random"),
+    ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random", "random-sign"),
     ("algorithm", "nudging"): ("conductance", "current"),
     ("algorithm", "loss"): ("mse", "xent"),
     ("train", "dataset"): ("digits", "mnist", "fashion-mnist"),

@@ -57,6 +57,19 @@ class Device(ABC):
         """Let the circuit settle; return the node voltages ``[v_0, ..., v_L]``,
         each [B, n_l] (what the probes read; copies)."""
 
+    def node_names(self) -> list:
+        """DRN node names per layer (docs/CONVENTIONS.md): ``x{i}``, ``h{l}_{k}``, ``o{k}``."""
+        L = len(self.sizes) - 1
+        names = [[f"x{i}" for i in range(self.sizes[0])]]
+        for l in range(1, L + 1):
+            names.append([f"o{k}" if l == L else f"h{l}_{k}" for k in range(self.sizes[l])])
+        return names
+
+    def measure_by_name(self) -> dict:
+        """:meth:`measure` as ``{node name: float64[B]}``."""
+        return {n: v[:, k] for names, v in zip(self.node_names(), self.measure())
+                for k, n in enumerate(names)}
+
     def last_status(self) -> dict:
         """Diagnostics of the last :meth:`measure` (``unstable`` outputs, sweeps...)."""
         return {}

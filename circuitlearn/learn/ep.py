@@ -11,16 +11,15 @@ is estimated from the node voltages the device measured:
     \qquad \partial_{g_{ij}} E = \tfrac12 (v_i - v_j)^2,
     \qquad \partial_{b_i} E = -v_i,
 
-averaged over the batch.  Estimators (``EPConfig.estimator``):
+averaged over the batch.  Estimators (``EPConfig.estimator``), as the pair of
+nudging strengths ``(beta_1, beta_2)`` compared, and the bias of the estimate:
 
-========== =================== ===========  =========================
-name       phases (beta_1, beta_2)   bias of the estimate
-========== =================== ===========  =========================
-one-sided  (0, +beta)              O(beta)
-negative   (-beta, 0)              O(beta)
-centered   (-beta, +beta)          O(beta^2)  (default, seed 001 Lemma 2)
-random     (0, s*beta), s = +-1    O(beta) per step, zero on average
-========== =================== ===========  =========================
+* ``"one-sided"``: ``(0, +beta)``, bias O(beta);
+* ``"negative"``: ``(-beta, 0)``, bias O(beta);
+* ``"centered"``: ``(-beta, +beta)``, three phases, bias O(beta^2) (default;
+  seed 001, Lemma 2);
+* ``"random"`` (alias ``"random-sign"``): ``(0, s*beta)`` with a random sign ``s`` per step: O(beta) per
+  step, zero on average, high variance.
 
 Nudging (``EPConfig.nudging``):
 
@@ -53,7 +52,7 @@ import numpy as np
 from circuitlearn.learn.losses import Loss
 from circuitlearn.solve import kernels_layered as _k
 
-ESTIMATORS = ("one-sided", "negative", "centered", "random")
+ESTIMATORS = ("one-sided", "negative", "centered", "random", "random-sign")
 NUDGINGS = ("current", "conductance")
 
 
