@@ -231,12 +231,22 @@ def save_checkpoint(path, dev, sgd_state, rng, epoch, history, cfg):
         for i, v in enumerate(sgd_state.velocity):
             arrays[f"vel{i}"] = v
     meta = {"epoch": epoch, "sgd_epoch": sgd_state.epoch, "sgd_step": sgd_state.step,
-            "rng": rng.bit_generator.state, "history": history, "config": cfg,
+            "rng": rng.bit_generator.state, "history": history, "config": _jsonable(cfg),
             "n_layers": len(dev.sizes) - 1}
     arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def _jsonable(cfg):
+    """The config with infinite numbers written as the string "inf" (strict JSON)."""
+    out = copy.deepcopy(cfg)
+    for table in out.values():
+        for k, v in table.items():
+            if isinstance(v, float) and math.isinf(v):
+                table[k] = "inf" if v > 0 else "-inf"
+    return out
 
 
 def _json_default(o):
@@ -262,10 +272,12 @@ def load_checkpoint(path):
 
 
 def _restore_config(meta_cfg):
+    """Inverse of :func:`_jsonable` (a checkpoint's config back to numbers)."""
     cfg = copy.deepcopy(meta_cfg)
-    g = cfg["model"]["g_max"]
-    if g is None or (isinstance(g, str)) or (isinstance(g, float) and math.isinf(g)):
-        cfg["model"]["g_max"] = math.inf
+    for table in cfg.values():
+        for k, v in table.items():
+            if v in ("inf", "-inf"):
+                table[k] = float(v)
     return cfg
 
 
@@ -350,9 +362,9 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
             f"test err {100 * test_err:.2f}% | {stats.seconds:.1f} s"
             + (f" | {stats.unstable} unstable nudged outputs" if stats.unstable else ""))
         save_checkpoint(ckpt, dev, state, rng, epoch + 1, history, cfg)
-        results = {"config": cfg, "sizes": list(sizes), "epochs": history}
+        results = {"config": _jsonable(cfg), "sizes": list(sizes), "epochs": history}
         with open(os.path.join(out_dir, "results.json"), "w") as fh:
-            json.dump(results, fh, indent=1, default=_json_default)
+            json.dump(results, fh, indent=1, default=_json_default, allow_nan=False)
         plot_curves(history, os.path.join(out_dir, "curves.png"))
     results = {"config": cfg, "sizes": list(sizes), "epochs": history}
     return results, dev, loss
