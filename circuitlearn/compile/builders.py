@@ -431,7 +431,8 @@ def random_resistor_diode_graph(n_nodes: int, *, degree: float = 4.0, n_diodes: 
       half to ground and half between two nodes, uniform in +-10 uA;
     * ``n_diodes`` diodes ``d*`` (default ``n/10``) in every orientation: a
       quarter from ground to a node, a quarter from a node to ground, half
-      between two distinct free nodes (random direction).  With
+      between two distinct nodes (random direction); no diode touches a node
+      fixed by a voltage source, so the ideal-diode problem is always feasible.  With
       ``thresholds=True`` they use four models with ``vth`` 0.1..0.5 V,
       otherwise one model ``drand`` with ``vth = 0``.
 
@@ -475,14 +476,22 @@ def random_resistor_diode_graph(n_nodes: int, *, degree: float = 4.0, n_diodes: 
     els += [Element(f"r{k}", "R", (names[a], names[b]), r)
             for k, (a, b, r) in enumerate(zip(ra.tolist(), rb.tolist(), res.tolist()))]
 
-    da = rng.integers(0, n_nodes, n_diodes)
-    db = (da + rng.integers(1, max(n_nodes, 2), n_diodes)) % n_nodes
+    # diode ends are drawn from the nodes no voltage source fixes: an ideal
+    # diode between two fixed potentials would be infeasible (it would short them)
+    free = np.setdiff1d(np.arange(n_nodes), vnodes)
+    if free.size == 0 and n_diodes:
+        raise ValueError("every node is driven by a voltage source: no room for diodes")
+    nf = max(free.size, 1)
+    fa = rng.integers(0, nf, n_diodes)
+    fb = (fa + rng.integers(1, max(nf, 2), n_diodes)) % nf
+    da = free[fa] if free.size else fa
+    db = free[fb] if free.size else fb
     kind = np.arange(n_diodes) % 4  # 0: gnd->node, 1: node->gnd, 2, 3: node<->node
     anode = np.where(kind == 0, -1, da)
     cathode = np.where(kind == 1, -1, np.where(kind >= 2, db, da))
     swap = (kind >= 2) & (rng.random(n_diodes) < 0.5)
     anode, cathode = np.where(swap, cathode, anode), np.where(swap, anode, cathode)
-    cathode = np.where(anode == cathode, -1, cathode)  # only possible when n_nodes == 1
+    cathode = np.where(anode == cathode, -1, cathode)  # only possible with one free node
     if thresholds:
         vths = (0.1, 0.2, 0.3, 0.5)
         models = tuple(DiodeModel(f"dth{j}", (("is", 1e-14), ("n", 1.0), ("rs", 0.0), ("vth", v)))
