@@ -6,7 +6,6 @@ import pytest
 from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.errors import BackendError
 from circuitlearn.learn import ep, losses, optim
-from circuitlearn.solve import layered as ly
 
 SIZES = (8, 6, 3)
 

@@ -1,5 +1,4 @@
 """EP estimates against finite differences of the loss; bias orders; training."""
-import warnings
 
 import numpy as np
 import pytest
