@@ -161,3 +161,33 @@ def test_missing_library_gives_install_hint(tmp_path):
             "    print(type(e).__name__, e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "BackendError" in out.stdout and "apt-get install" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("deck", DECKS, ids=os.path.basename)
+def test_shockley_solver_agrees_with_ngspice_on_every_deck(deck):
+    """The numba Shockley solver and ngspice (tight tolerances) agree to 1e-6 V on every node."""
+    from circuitlearn.solve import solve
+    circuit = compile_netlist(read_netlist(deck))
+    rng = np.random.default_rng(1)
+    base = circuit.default_sources()
+    sources = np.stack([base, base * rng.uniform(-2, 2, base.shape), base * 0.1])
+    ours = solve(circuit, sources, diodes="shockley")
+    ref = solve_ngspice(circuit, sources)
+    assert ours.success and ref.success
+    np.testing.assert_allclose(ours.voltages, ref.voltages, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours.source_currents, ref.source_currents, rtol=1e-5, atol=1e-12)
+    if circuit.diode_names:
+        np.testing.assert_allclose(ours.diode_currents, ref.diode_currents, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("deck", ["diode_clipper.cir", "drn_small.cir"])
+def test_validate_command_reports_agreement(deck):
+    import json
+    out = subprocess.run([sys.executable, "-m", "circuitlearn", "validate",
+                          os.path.join(os.path.dirname(DECKS[0]), deck), "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["agree"] and report["max_abs_dv"] <= 1e-6
+    assert report["circuitlearn_success"] and report["ngspice_success"]
+    assert report["speedup"] > 0
