@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from circuitlearn.device.simulator import LayeredSimulator
+from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.learn import ep, gradients, losses
 from circuitlearn.solve import layered as ly
 
@@ -68,6 +68,35 @@ def active_set_changes(dev, x, y, loss, beta) -> int:
     return n
 
 
+def shockley_series(seed, sizes, batch, rel_betas, loss) -> dict:
+    """Same comparison on a Shockley-diode DRN (ngspice level-1 diodes, n = 1) solved by the
+    general circuit solver (``CircuitDevice``), EP by injected currents, exact gradient by
+    the adjoint of the linearised circuit.  The circuit is smooth, so no active set."""
+    rng = np.random.default_rng(seed)
+    ws = [rng.uniform(0.05, 1.0, (a, b)) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [0.01 * rng.standard_normal(n) for n in sizes[1:]]
+    x = rng.uniform(0, 1, (batch, sizes[0] // 2))
+    y = rng.integers(0, sizes[-1], batch)
+    dev = CircuitDevice(sizes, gain=10.0, g_min=1e-3, backend="numba", diodes="shockley",
+                        builder_kwargs={"diode_params": {"n": 1.0, "is": 1e-9}},
+                        solve_kwargs={"tol": 1e-13})
+    dev.set_parameters(ws, bs)
+    gw, gb, _ = gradients.device_exact_gradients(dev, x, y, loss)
+    g_exact = gradients.flatten(gw, gb)
+    scale = float(np.mean([W.sum(axis=0).mean() for W in dev.conductances()[-1:]]))
+    betas = scale * np.asarray(rel_betas)
+    errs = {"one-sided": [], "centered": []}
+    cos = {"one-sided": [], "centered": []}
+    for beta in betas:
+        for est in errs:
+            r = ep.ep_step(dev, x, y, loss, ep.EPConfig(est, "current", float(beta)))
+            g = gradients.flatten(r.grad_w, r.grad_b)
+            errs[est].append(float(np.linalg.norm(g - g_exact) / np.linalg.norm(g_exact)))
+            cos[est].append(gradients.cosine(g, g_exact))
+    return {"betas": betas.tolist(), "beta_scale": scale, "rel_error": errs, "cosine": cos,
+            "seed": seed, "diode": {"n": 1.0, "is": 1e-9}, "gain": 10.0}
+
+
 def slope(betas, errs) -> float:
     return float(np.polyfit(np.log(betas), np.log(errs), 1)[0])
 
@@ -83,6 +112,8 @@ def main(argv=None) -> int:
     ap.add_argument("--beta-min", type=float, default=1e-3, help="relative to the natural scale")
     ap.add_argument("--beta-max", type=float, default=1e-1, help="relative to the natural scale")
     ap.add_argument("--n-beta", type=int, default=None)
+    ap.add_argument("--no-shockley", action="store_true",
+                    help="skip the second series (Shockley-diode DRN, current nudging)")
     args = ap.parse_args(argv)
     t0 = time.time()
     sizes = tuple(int(s) for s in args.sizes.split(","))
@@ -117,6 +148,10 @@ def main(argv=None) -> int:
             errs[est].append(float(np.linalg.norm(g - g_exact) / np.linalg.norm(g_exact)))
             cos[est].append(gradients.cosine(g, g_exact))
     s1, s2 = slope(betas, errs["one-sided"]), slope(betas, errs["centered"])
+    shock = None
+    if not args.no_shockley:
+        rel = betas / scale
+        shock = shockley_series(seed, sizes, batch, rel, loss)
 
     os.makedirs(args.out, exist_ok=True)
     summary = {
@@ -129,12 +164,20 @@ def main(argv=None) -> int:
         "sizes": list(sizes), "gain": args.gain, "batch": batch, "seed": seed,
         "beta_scale": scale, "beta_rel_range": [args.beta_min, args.beta_max],
         "n_pinned_hidden": n_pinned, "active_set_changes": 0, "unstable": int(unstable),
-        "smoke": bool(args.smoke), "seconds": round(time.time() - t0, 2),
+        "smoke": bool(args.smoke),
     }
+    if shock is not None:
+        summary.update({
+            "shockley_slope_one_sided": slope(shock["betas"], shock["rel_error"]["one-sided"]),
+            "shockley_slope_centered": slope(shock["betas"], shock["rel_error"]["centered"]),
+            "shockley_cosine_centered_min_beta": shock["cosine"]["centered"][0],
+        })
+    summary["seconds"] = round(time.time() - t0, 2)
     with open(os.path.join(args.out, "errors.json"), "w") as fh:
-        json.dump({**summary, "betas": betas.tolist(), "rel_error": errs, "cosine": cos}, fh, indent=1)
+        json.dump({**summary, "betas": betas.tolist(), "rel_error": errs, "cosine": cos,
+                   "shockley": shock}, fh, indent=1)
     png = os.path.join(args.out, "gradient_bias.png")
-    _plot(png, betas / scale, errs, s1, s2, sizes)
+    _plot(png, betas / scale, errs, s1, s2, sizes, shock)
     summary["plot"] = png
     for b, e1, e2 in zip(betas, errs["one-sided"], errs["centered"]):
         print(f"beta={b:.3e} ({b / scale:.1e} x scale)  one-sided {e1:.3e}  centered {e2:.3e}")
@@ -142,20 +185,27 @@ def main(argv=None) -> int:
     return 0
 
 
-def _plot(path, rel_betas, errs, s1, s2, sizes):
+def _plot(path, rel_betas, errs, s1, s2, sizes, shock=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ax.loglog(rel_betas, errs["one-sided"], "o-", label=f"one-sided (slope {s1:.2f})")
     ax.loglog(rel_betas, errs["centered"], "s-", label=f"centered (slope {s2:.2f})")
+    if shock is not None:
+        sb = np.asarray(shock["betas"]) / shock["beta_scale"]
+        e1, e2 = shock["rel_error"]["one-sided"], shock["rel_error"]["centered"]
+        ax.loglog(sb, e1, "^-", mfc="none",
+                  label=f"Shockley, current nudging: one-sided ({slope(sb, e1):.2f})")
+        ax.loglog(sb, e2, "v-", mfc="none",
+                  label=f"Shockley, current nudging: centered ({slope(sb, e2):.2f})")
     for p, e, st in ((1, errs["one-sided"][-1], ":"), (2, errs["centered"][-1], "--")):
         ax.loglog(rel_betas, e * (rel_betas / rel_betas[-1]) ** p, "k" + st, lw=0.8,
                   label=f"beta^{p}")
     ax.set_xlabel("beta / mean output conductance")
     ax.set_ylabel("||g_EP - g_exact|| / ||g_exact||")
     ax.set_title(f"EP bias vs exact gradient, DRN {'-'.join(map(str, sizes))}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

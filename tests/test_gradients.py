@@ -154,30 +154,6 @@ def test_circuit_gradients_match_finite_differences(diodes, thresholds, rs):
     assert G.isources.shape == (2, len(c.isource_names))
 
 
-def _drn_circuit_grads(c, sizes, G):
-    """Map per-resistor / per-source circuit gradients onto the DRN's W_l, b_l (batch mean)."""
-    L = len(sizes) - 1
-    gw = [np.zeros((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
-    for k, name in enumerate(c.resistor_names):
-        l, i, j = (int(t) for t in name[1:].split("_"))
-        gw[l - 1][i, j] = G.conductance[:, k].mean()
-    gb = [np.zeros(n) for n in sizes[1:]]
-    for k, name in enumerate(c.isource_names):
-        if name.startswith("io"):
-            gb[L - 1][int(name[2:])] = G.isources[:, k].mean()
-        else:
-            l, j = (int(t) for t in name[2:].split("_"))
-            gb[l - 1][j] = G.isources[:, k].mean()
-    return gw, gb
-
-
-def _dcdv_nodes(c, sizes, dcdv_out):
-    out = np.zeros((dcdv_out.shape[0], c.n_nodes))
-    for k in range(sizes[-1]):
-        out[:, c.node_index(f"o{k}")] = dcdv_out[:, k]
-    return out
-
-
 def test_circuit_gradients_agree_with_layered_adjoint_on_a_drn():
     sizes = (6, 8, 3)
     ws, bs, x, y, v_in = _drn(seed=4, sizes=sizes)
@@ -186,8 +162,8 @@ def test_circuit_gradients_agree_with_layered_adjoint_on_a_drn():
     S = builders.drn_source_vector(x, sizes, gain=2.0, biases=bs)
     r = solve(c, S, diodes="ideal", tol=1e-13)
     vout = np.stack([r.node(f"o{k}") for k in range(sizes[-1])], axis=1)
-    G = gr.circuit_gradients(c, r, _dcdv_nodes(c, sizes, loss(vout, y)[1]), diodes="ideal")
-    gw, gb = _drn_circuit_grads(c, sizes, G)
+    G = gr.circuit_gradients(c, r, gr.drn_node_gradient(c, loss(vout, y)[1]), diodes="ideal")
+    gw, gb = gr.drn_circuit_gradients(c, G, sizes)
     free = gr.layered_equilibrium(ws, bs, v_in)
     lw, lb = gr.layered_loss_gradients(ws, bs, free, y, loss)
     a, b = gr.flatten(gw, gb), gr.flatten(lw, lb)
@@ -254,8 +230,11 @@ def test_centered_ep_converges_to_exact_gradient_shockley_circuit():
               diodes="shockley", tol=1e-13)
     assert r.success and np.max(r.diode_currents) > 1e-3       # diodes conduct
     vout = np.stack([r.node(f"o{k}") for k in range(sizes[-1])], axis=1)
-    G = gr.circuit_gradients(c, r, _dcdv_nodes(c, sizes, loss(vout, y)[1]), diodes="shockley")
-    g_exact = gr.flatten(*_drn_circuit_grads(c, sizes, G))
+    G = gr.circuit_gradients(c, r, gr.drn_node_gradient(c, loss(vout, y)[1]), diodes="shockley")
+    g_exact = gr.flatten(*gr.drn_circuit_gradients(c, G, sizes))
+    dw, db, free = gr.device_exact_gradients(dev, x, y, loss)   # same, read through the device
+    assert np.array_equal(gr.flatten(dw, db), g_exact)
+    np.testing.assert_allclose(free[-1], vout, rtol=0, atol=1e-12)
     res = ep.ep_step(dev, x, y, loss, ep.EPConfig("centered", "current", 1e-3))
     g = gr.flatten(res.grad_w, res.grad_b)
     assert gr.cosine(g, g_exact) >= 0.999

@@ -61,7 +61,7 @@ from circuitlearn.solve import layered as ly
 
 __all__ = ["layered_equilibrium", "layered_gradients", "layered_loss_gradients",
            "device_exact_gradients", "CircuitGradient", "circuit_gradients",
-           "flatten", "cosine"]
+           "drn_node_gradient", "drn_circuit_gradients", "flatten", "cosine"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -236,10 +236,19 @@ def layered_loss_gradients(weights, biases, free, labels, loss, vth: float = 0.0
 def device_exact_gradients(device, x, labels, loss, vth: float | None = None, **kw):
     """Exact gradients for the parameters a layered device reports (read back through the
     :class:`~circuitlearn.device.base.Device` interface: ``conductances()``, ``biases()``,
-    ``gain``) at inputs ``x``.  The equilibrium is recomputed exactly here
-    (:func:`layered_equilibrium`), not measured: this is the reference.
+    ``gain``) at inputs ``x``.  The equilibrium is recomputed exactly here, not
+    measured: this is the reference.
 
-    Returns ``(grad_w, grad_b, free)``."""
+    * a device with a DRN netlist and a diode model (``CircuitDevice``: attributes
+      ``netlist`` and ``diodes``): the DRN circuit is solved with
+      :func:`circuitlearn.solve.solve` (``device.diodes``, tolerance 1e-13) and
+      differentiated by :func:`circuit_gradients`;
+    * otherwise an ideal-diode layered network (:func:`layered_equilibrium`,
+      ``vth`` from ``device.net`` when not given).
+
+    Returns ``(grad_w, grad_b, free)`` (gradients of the batch-mean loss)."""
+    if hasattr(device, "netlist") and getattr(device, "diodes", None) in ("ideal", "shockley"):
+        return _circuit_device_gradients(device, x, labels, loss, **kw)
     if vth is None:
         vth = float(getattr(getattr(device, "net", None), "vth", 0.0))
     ws, bs = device.conductances(), device.biases()
@@ -412,3 +421,63 @@ def circuit_gradients(circuit, result, dloss_dv, diodes: str = "ideal",
     inodes = circuit.isource_nodes.reshape(-1, 2)
     dsrc[:, nv:] = lam_nodes[:, inodes[:, 1]] - lam_nodes[:, inodes[:, 0]]
     return CircuitGradient(dg, dsrc, lam_nodes, active, nv)
+
+
+# ------------------------------------------------------- DRN as a circuit
+def drn_node_gradient(circuit, dcdv_out) -> np.ndarray:
+    """``dC/dv`` over all nodes of a DRN circuit (:func:`~circuitlearn.compile.builders.drn_netlist`)
+    from ``dC/dv_out`` [B, n_out] at its output nodes ``o0, o1, ...``."""
+    dcdv_out = np.atleast_2d(np.asarray(dcdv_out, dtype=np.float64))
+    out = np.zeros((dcdv_out.shape[0], circuit.n_nodes))
+    for k in range(dcdv_out.shape[1]):
+        out[:, circuit.node_index(f"o{k}")] = dcdv_out[:, k]
+    return out
+
+
+def drn_circuit_gradients(circuit, grad: CircuitGradient, sizes):
+    """Batch means of per-resistor and per-bias-source gradients of a DRN circuit, arranged as
+    ``(grad_w, grad_b)`` lists (resistor ``r{l}_{i}_{k}`` -> ``W_l[i, k]``; sources
+    ``ih{l}_{k}``/``io{k}`` -> ``b_l[k]``).  Resistors absent from the netlist get 0."""
+    sizes = [int(n) for n in sizes]
+    L = len(sizes) - 1
+    gw = [np.zeros((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    gb = [np.zeros(n) for n in sizes[1:]]
+    gmean = grad.conductance.mean(axis=0)
+    for k, name in enumerate(circuit.resistor_names):
+        parts = name[1:].split("_")
+        if name[0] != "r" or len(parts) != 3:
+            raise ValueError(f"{name!r} is not a DRN resistor r<l>_<i>_<k>")
+        l, i, j = (int(t) for t in parts)
+        gw[l - 1][i, j] = gmean[k]
+    imean = grad.isources.mean(axis=0)
+    for k, name in enumerate(circuit.isource_names):
+        if name.startswith("io"):
+            gb[L - 1][int(name[2:])] = imean[k]
+        elif name.startswith("ih"):
+            l, j = (int(t) for t in name[2:].split("_"))
+            gb[l - 1][j] = imean[k]
+    return gw, gb
+
+
+def _circuit_device_gradients(device, x, labels, loss, tol: float = 1e-13, **kw):
+    from circuitlearn.compile import builders
+    from circuitlearn.compile.circuit import compile_netlist
+    from circuitlearn.solve import solve
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    ws, bs = device.conductances(), device.biases()
+    sizes = device.sizes
+    circuit = compile_netlist(device.netlist())
+    S = builders.drn_source_vector(x, sizes, gain=device.gain, biases=bs)
+    res = solve(circuit, S, diodes=device.diodes, tol=tol)
+    if not res.success:
+        raise FloatingPointError(f"exact-gradient solve failed: {res.message}")
+    idx = [[circuit.node_index(f"x{k}") for k in range(sizes[0])]]
+    L = len(sizes) - 1
+    for l in range(1, L + 1):
+        idx.append([circuit.node_index(f"o{k}" if l == L else f"h{l}_{k}")
+                    for k in range(sizes[l])])
+    free = [res.voltages[:, i] for i in idx]
+    _, dcdv = loss(free[-1], labels)
+    G = circuit_gradients(circuit, res, drn_node_gradient(circuit, dcdv), diodes=device.diodes, **kw)
+    gw, gb = drn_circuit_gradients(circuit, G, sizes)
+    return gw, gb, free
