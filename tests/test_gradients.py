@@ -252,6 +252,9 @@ def test_gradient_bias_experiment_smoke(tmp_path):
     assert 1.8 <= summary["slope_centered"] <= 2.2
     assert summary["cosine_centered_min_beta"] >= 0.999
     assert summary["active_set_changes"] == 0 and summary["unstable"] == 0
+    assert 0.8 <= summary["shockley_slope_one_sided"] <= 1.2
+    assert 1.8 <= summary["shockley_slope_centered"] <= 2.2
+    assert summary["shockley_cosine_centered_min_beta"] >= 0.999
     assert (out / "gradient_bias.png").stat().st_size > 1000
     data = json.loads((out / "errors.json").read_text())
     assert len(data["betas"]) >= 3 and data["betas"][-1] / data["betas"][0] >= 99
