@@ -89,12 +89,14 @@ def _net_params(weights, biases, vth):
     return net, ly.make_params(net, weights, biases)
 
 
-def _pinned(net, v, atol):
-    """bool[B, N]: free-layer nodes at a diode bound (inputs are False)."""
+def _pinned(params, v, atol):
+    """bool[B, N]: free-layer nodes whose voltage does not move with the parameters: at a
+    diode bound, or with no conductance at all (isolated; inputs are False)."""
+    net = params.net
     o = net.offsets[1]
     scale = 1.0 + np.max(np.abs(v), initial=0.0)
     tol = atol * scale
-    pin = (v <= net.lo + tol) | (v >= net.hi - tol)
+    pin = (v <= net.lo + tol) | (v >= net.hi - tol) | (ly.conductance_sums(params) == 0)
     pin[:, :o] = False
     return pin
 
@@ -136,7 +138,7 @@ def layered_equilibrium(weights, biases, v_in, vth: float = 0.0, max_sweeps: int
 def _polish(params, v, atol):
     net = params.net
     n0 = net.offsets[1]
-    pin = _pinned(net, v, atol)[:, n0:]
+    pin = _pinned(params, v, atol)[:, n0:]
     Lff = _free_laplacian(params)
     # right-hand side: biases + drive from inputs (layer 1)
     B = v.shape[0]
@@ -145,14 +147,21 @@ def _polish(params, v, atol):
     vf = v[:, n0:].copy()
     lo, hi = net.lo[n0:], net.hi[n0:]
     at_lo = np.abs(v[:, n0:] - lo) <= np.abs(v[:, n0:] - hi)
-    vb = np.where(at_lo, lo, hi)                                 # the bound a pinned node sits at
+    bound = np.where(at_lo, lo, hi)                              # the bound a node is nearest
+    tol = atol * (1.0 + np.max(np.abs(v), initial=0.0))
+    # pinned nodes sit at their bound; isolated ones keep their value
+    at_bound = np.abs(v[:, n0:] - bound) <= tol
+    vb = np.where(at_bound, bound, v[:, n0:])
     out = v.copy()
     for b in range(B):
         p = pin[b]
         f = ~p
         vp = vb[b, p]
         r = rhs[b, f] - Lff[np.ix_(f, p)] @ vp
-        x = np.linalg.solve(Lff[np.ix_(f, f)], r) if f.any() else np.zeros(0)
+        try:
+            x = np.linalg.solve(Lff[np.ix_(f, f)], r) if f.any() else np.zeros(0)
+        except np.linalg.LinAlgError:
+            continue                                         # floating component: keep CD's
         cand = vf[b].copy()
         cand[f] = x
         cand[p] = vp
@@ -162,7 +171,7 @@ def _polish(params, v, atol):
         g = ly.kcl_residual(params, full)[0]                 # dE/dv: diode current at pinned nodes
         lo_side = at_lo[b]
         gs = 1e-9 * (1.0 + np.max(np.abs(g), initial=0.0))
-        signs_ok = np.all(np.where(lo_side, g, -g)[p] >= -gs)
+        signs_ok = np.all(np.where(lo_side, g, -g)[p & at_bound[b]] >= -gs)
         if inside and signs_ok:
             out[b, n0:] = cand
     return out
@@ -195,7 +204,7 @@ def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: f
     dcdv_out = np.asarray(dcdv_out, dtype=np.float64)
     if dcdv_out.shape != (B, net.sizes[-1]):
         raise ValueError(f"dcdv_out must be [{B}, {net.sizes[-1]}], got {dcdv_out.shape}")
-    pin = _pinned(net, v, atol)[:, n0:]
+    pin = _pinned(params, v, atol)[:, n0:]
     Lff = _free_laplacian(params)
     c = np.zeros((B, nf))
     c[:, nf - net.sizes[-1]:] = dcdv_out
