@@ -54,6 +54,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -99,6 +100,13 @@ def _pinned(params, v, atol):
     pin = (v <= net.lo + tol) | (v >= net.hi - tol) | (ly.conductance_sums(params) == 0)
     pin[:, :o] = False
     return pin
+
+
+def _spd_solve(A, b):
+    """Cholesky solve (``A`` symmetric positive definite); LinAlgError when it is not.
+    (numpy's batched/threaded ``linalg.solve`` is orders of magnitude slower on small
+    systems on this machine kind.)"""
+    return sla.cho_solve(sla.cho_factor(A, check_finite=False), b, check_finite=False)
 
 
 def _free_laplacian(params):
@@ -159,7 +167,7 @@ def _polish(params, v, atol):
         vp = vb[b, p]
         r = rhs[b, f] - Lff[np.ix_(f, p)] @ vp
         try:
-            x = np.linalg.solve(Lff[np.ix_(f, f)], r) if f.any() else np.zeros(0)
+            x = _spd_solve(Lff[np.ix_(f, f)], r) if f.any() else np.zeros(0)
         except np.linalg.LinAlgError:
             continue                                         # floating component: keep CD's
         cand = vf[b].copy()
@@ -177,8 +185,7 @@ def _polish(params, v, atol):
     return out
 
 
-def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: float = 1e-12,
-                      chunk: int | None = None):
+def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: float = 1e-12):
     """Exact gradient of the batch-mean loss w.r.t. ``W_l`` and ``b_l`` (ideal-diode DRN).
 
     Parameters
@@ -210,15 +217,16 @@ def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: f
     c[:, nf - net.sizes[-1]:] = dcdv_out
     c[pin] = 0.0
     lam = np.zeros((B, nf))
-    if chunk is None:
-        chunk = max(1, int(2e7 // max(nf * nf, 1)))
-    eye = np.eye(nf)
-    for s in range(0, B, chunk):
-        pm = pin[s:s + chunk]
-        keep = (~pm).astype(np.float64)
-        # pinned rows/columns replaced by the identity: lambda = 0 there
-        M = Lff[None] * keep[:, :, None] * keep[:, None, :] + eye[None] * pm[:, :, None]
-        lam[s:s + chunk] = np.linalg.solve(M, c[s:s + chunk, :, None])[..., 0]
+    for b in range(B):
+        f = ~pin[b]
+        if not f.any():
+            continue
+        try:
+            lam[b, f] = _spd_solve(Lff[np.ix_(f, f)], c[b, f])
+        except np.linalg.LinAlgError as exc:
+            raise FloatingPointError(
+                f"sample {b}: the free nodes' conductance matrix is singular (a group of nodes "
+                "touches no input and no clipped node, so its voltages are undetermined)") from exc
     lam_full = np.zeros((B, net.n_nodes))
     lam_full[:, n0:] = lam
     lviews = ly.layer_views(net, lam_full)
