@@ -56,7 +56,15 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=2000, help="timed batches for the per-batch figure")
     p.add_argument("--n-train", type=int, default=50000)
     p.add_argument("--smoke", action="store_true")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads (default 1: a batch of 4 is too small to split, and "
+                        "the 2 cores are shared)")
     args = p.parse_args(argv)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.blas_threads)
+    except ImportError:
+        pass
     n_train = 2000 if args.smoke else args.n_train
     n_batches = 200 if args.smoke else args.batches
     load0 = os.getloadavg()
@@ -101,7 +109,7 @@ def main(argv=None) -> int:
            "reference": REFERENCE,
            "speedup_vs_reference_epoch": REFERENCE["epoch_seconds_median"] / epoch_50k,
            "loadavg_start": load0, "loadavg_end": os.getloadavg(),
-           "cpu_count": os.cpu_count()}
+           "cpu_count": os.cpu_count(), "blas_threads": args.blas_threads}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=1)

