@@ -331,3 +331,16 @@ def test_two_layer_amplifier_with_diodes_matches_enumeration():
     v2, _ = brute_force_ideal(l2)
     for n in ("o1", "o2"):
         assert v[n] == pytest.approx(v2[l2.node_index(n)], abs=1e-11)
+
+
+def test_iterative_kkt_path_gives_the_same_certified_solution(monkeypatch):
+    # large systems use MINRES instead of SuperLU: force it on a small one and compare
+    import circuitlearn.solve.ideal as ideal
+    nl = without_fixed_fixed_diodes(random_resistor_diode_graph(400, seed=8, thresholds=True))
+    direct = solve(compile_netlist(nl))
+    monkeypatch.setattr(ideal, "DIRECT_MAX", 0)
+    iterative = solve(compile_netlist(nl))
+    assert direct.success and iterative.success, iterative.message
+    assert np.max(np.abs(direct.voltages - iterative.voltages)) <= 1e-9
+    stall = solve(stall_circuit())
+    assert stall.success and stall.node("a")[0] == pytest.approx(0.5, abs=1e-12)

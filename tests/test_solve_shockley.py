@@ -192,3 +192,15 @@ def test_agrees_with_ngspice_on_random_graph_and_small_drn(seed):
                  if name in ref and name != "0"]
         assert len(diffs) >= c.n_nodes - 1
         assert max(diffs) <= 1e-6
+
+
+def test_conjugate_gradient_newton_matches_direct(monkeypatch):
+    import circuitlearn.solve.shockley as shockley
+    nl = random_resistor_diode_graph(300, seed=14, thresholds=True)
+    direct = solve(compile_netlist(nl), diodes="shockley")
+    monkeypatch.setattr(shockley, "DIRECT_MAX", 0)
+    monkeypatch.setattr(shockley, "DENSE_MAX", 0)
+    cg = solve(compile_netlist(nl), diodes="shockley")
+    assert direct.method == "newton-dense" and cg.method == "newton-sparse"
+    assert direct.success and cg.success, cg.message
+    assert np.max(np.abs(direct.voltages - cg.voltages)) <= 1e-9

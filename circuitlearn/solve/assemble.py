@@ -67,6 +67,7 @@ class AffineSystem:
     M: sp.csc_matrix
     C: sp.csr_matrix
     kcl_rows: np.ndarray         # int64[k]
+    symmetric: bool = True       # M symmetric (no E/G sources)
 
 
 @dataclass(eq=False)
@@ -373,4 +374,4 @@ def build_mna(circuit, ex: Expanded) -> Mna:
         flat = arr.ravel()
         pinned[flat[flat >= 0]] = True
     kcl = np.flatnonzero(~pinned).astype(np.int64)
-    return Mna(AffineSystem(M, C, kcl), R, nv, nn)
+    return Mna(AffineSystem(M, C, kcl, symmetric=(ne == 0 and gg.size == 0)), R, nv, nn)

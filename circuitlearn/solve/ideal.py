@@ -85,32 +85,69 @@ def certify(r, lam, vd, vth, gscale):
 
 
 # --------------------------------------------------------------- active set
-def active_set(system: AffineSystem, rhs, c0, vth, active, maxiter, gscale, tol):
+#: Largest KKT system factorised with SuperLU; larger ones use preconditioned MINRES
+#: (random graphs fill in catastrophically: SuperLU needed ~20 s per factorisation at 10^4 nodes).
+DIRECT_MAX = 3000
+
+
+def solve_kkt(M, CA, rh, warm, gscale, symmetric=True):
+    """Solve ``[[M, CA^T], [CA, 0]] [x; i] = rh``; returns ``(solution, None)`` or ``(None, why)``.
+
+    Direct (SuperLU) up to :data:`DIRECT_MAX` unknowns, else MINRES with the
+    block-Jacobi preconditioner ``diag(1/diag M, 1/diag(CA diag(M)^-1 CA^T))``
+    (symmetric systems only: non-symmetric MNA is always factorised) plus iterative
+    refinement; the caller's certificate judges the final accuracy.
+    """
+    n, k = M.shape[0], CA.shape[0]
+    K = sp.bmat([[M, CA.T], [CA, None]], format="csc") if k else sp.csc_matrix(M)
+    if n + k <= DIRECT_MAX or not symmetric:
+        try:
+            return spla.splu(K).solve(rh), None
+        except RuntimeError:
+            reg = sp.diags(np.concatenate([np.full(n, 1e-12 * gscale), np.full(k, -1e-12 / gscale)]))
+            try:
+                return spla.splu((K + reg).tocsc()).solve(rh), None
+            except RuntimeError as exc:
+                return None, f"singular system ({exc})"
+    K = K.tocsr()
+    d = M.diagonal()
+    if np.any(d <= 0):
+        return None, "singular system (a node without conductance)"
+    s = np.asarray(CA.multiply(CA) @ (1.0 / d)).ravel() if k else np.zeros(0)
+    minv = np.concatenate([1.0 / d, 1.0 / np.where(s > 0, s, 1.0)])
+    ip, ix = K.indptr.astype(np.int64), K.indices.astype(np.int64)
+    x = np.array(warm, dtype=np.float64)
+    for rtol in (1e-13, 1e-6, 1e-6):     # a solve, then two cheap refinement steps
+        dx = np.zeros_like(x)
+        info = kernels.minres(ip, ix, K.data, minv, rh - K @ x, dx, rtol, 50000)
+        if info < 0 or not np.all(np.isfinite(dx)):
+            return None, f"MINRES failed (iteration {abs(info)})"
+        x = x + dx
+    return x, None
+
+
+def active_set(system: AffineSystem, rhs, c0, vth, active, maxiter, gscale, tol, x0=None, lam0=None):
     """Primal-dual active-set (semismooth Newton) solve of one sample.
 
     ``M x + C^T i = rhs``, ``v_d = C x + c0``; diodes in ``active`` (bool[d])
-    start conducting.  Returns ``(x, i, status, nit, message)``.
+    start conducting; ``x0``/``lam0`` warm-start the iterative linear solver.
+    Returns ``(x, i, status, nit, message)``.
     """
     M, C = system.M, system.C
     n, d = M.shape[0], C.shape[0]
     seen = set()
-    x = np.zeros(n)
-    lam = np.zeros(d)
+    x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
+    lam = np.zeros(d) if lam0 is None else np.array(lam0, dtype=np.float64)
     i_tol = 1e-3 * tol * gscale
     v_tol = 1e-3 * tol
     for it in range(1, maxiter + 1):
         idx = np.flatnonzero(active)
         CA = C[idx]
-        K = sp.bmat([[M, CA.T], [CA, None]], format="csc")
         rh = np.concatenate([rhs, vth[idx] - c0[idx]])
-        try:
-            sol = spla.splu(K).solve(rh)
-        except RuntimeError:
-            reg = sp.diags(np.concatenate([np.full(n, 1e-12 * gscale), np.full(idx.size, -1e-12 / gscale)]))
-            try:
-                sol = spla.splu((K + reg).tocsc()).solve(rh)
-            except RuntimeError as exc:
-                return x, lam, 2, it, f"singular system ({exc})"
+        warm = np.concatenate([x, lam[idx]])
+        sol, err = solve_kkt(M, CA, rh, warm, gscale, system.symmetric)
+        if sol is None:
+            return x, lam, 2, it, err
         if not np.all(np.isfinite(sol)):
             return x, lam, 2, it, "non-finite values in the active-set solve"
         x = sol[:n]
@@ -228,7 +265,7 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy)
         for b in todo:
             active = vd[b] >= ex.vth - act_tol if method == "auto" else np.zeros(d, bool)
             x, lb, st, it, msg = active_set(red.system, bT[:, b], fixed_part[:, b], ex.vth,
-                                            active, as_iter, ex.gscale, tol)
+                                            active, as_iter, ex.gscale, tol, v[:, b], lam[b])
             nit[b] += it
             if st == 2 and not np.all(np.isfinite(x)):
                 x = v[:, b]

@@ -30,7 +30,7 @@ import scipy.sparse.linalg as spla
 
 from circuitlearn.solve import kernels
 from circuitlearn.solve.assemble import GMIN, mna_of, prepared
-from circuitlearn.solve.ideal import _extend, _result, _thresholds
+from circuitlearn.solve.ideal import DIRECT_MAX, _extend, _result, _thresholds
 from circuitlearn.solve.result import STATUS_MESSAGES
 
 #: Largest reduced system solved with the dense batched kernel.
@@ -72,10 +72,9 @@ def newton_sparse(system, rhs, c0, isat, vte, vcrit, x, maxiter, tol):
         i, g = junction_np(vd, isat, vte)
         ieq = i + g * (c0 - vd)
         J = (M + C.T @ sp.diags(g) @ C).tocsc()
-        try:
-            xn = spla.splu(J).solve(rhs - C.T @ ieq)
-        except RuntimeError as exc:
-            return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, f"singular Jacobian ({exc})"
+        xn, err = _linear_solve(J, rhs - C.T @ ieq, x, system.symmetric)
+        if xn is None:
+            return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, err
         if not np.all(np.isfinite(xn)):
             return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, "non-finite Newton iterate"
         dmax = float(np.max(np.abs(xn - x), initial=0.0))
@@ -83,6 +82,31 @@ def newton_sparse(system, rhs, c0, isat, vte, vcrit, x, maxiter, tol):
         if dmax <= tol and not lim:
             return x, junction_np(C @ x + c0, isat, vte)[0], 0, it + 1, "converged"
     return x, junction_np(C @ x + c0, isat, vte)[0], 1, maxiter, STATUS_MESSAGES[1]
+
+
+def _linear_solve(J, r, x0, symmetric):
+    """SuperLU up to DIRECT_MAX unknowns (or when J is not symmetric); else Jacobi-preconditioned
+    CG (the reduced Jacobian ``L_ff + C^T diag(g) C`` is SPD) with iterative refinement."""
+    n = J.shape[0]
+    if n <= DIRECT_MAX or not symmetric:
+        try:
+            return spla.splu(J).solve(r), None
+        except RuntimeError as exc:
+            return None, f"singular Jacobian ({exc})"
+    d = J.diagonal()
+    if np.any(d <= 0):
+        return None, "singular Jacobian (a node without conductance)"
+    J = J.tocsr()
+    minv = 1.0 / d
+    ip, ix = J.indptr.astype(np.int64), J.indices.astype(np.int64)
+    x = np.array(x0, dtype=np.float64)
+    for rtol in (1e-13, 1e-6, 1e-6):     # a solve, then two cheap refinement steps
+        dx = np.zeros_like(x)
+        info = kernels.pcg(ip, ix, J.data, minv, r - J @ x, dx, rtol, 50000)
+        if info < 0 or not np.all(np.isfinite(dx)):
+            return None, f"CG failed (iteration {abs(info)})"
+        x = x + dx
+    return x, None
 
 
 def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
