@@ -17,8 +17,12 @@ exponentials cannot overflow.  A sample converges when an iteration without
 limiting moves no unknown by more than ``tol``; the KCL residual at free nodes
 is then certified.  Small reduced systems (``n_free <= DENSE_MAX``, e.g. a DRN
 whose ~1568 inputs are all fixed) use the batched dense numba kernel
-:func:`~circuitlearn.solve.kernels.newton_dense`; larger ones use SuperLU per
-sample and iteration.
+:func:`~circuitlearn.solve.kernels.newton_dense`; larger ones solve each Newton
+system per sample with SuperLU up to ``DIRECT_MAX`` unknowns and with the
+numba Jacobi-preconditioned CG kernel above (the reduced Jacobian
+``L_ff + C^T diag(g) C`` is SPD; circuits needing MNA -- E/G sources,
+floating V sources -- always use SuperLU).  Reverse breakdown (``BV``) is not
+modelled, as circuitlearn documents for the ``.model`` card.
 """
 from __future__ import annotations
 
