@@ -248,12 +248,13 @@ def test_infeasible_diode_between_sources_is_reported():
 
 
 # ----------------------------------------------------------- CD properties
-def test_energy_never_increases_across_sweeps():
+@pytest.mark.parametrize("omega", [1.0, None, 1.8])
+def test_energy_never_increases_across_sweeps(omega):
     nl = without_fixed_fixed_diodes(random_resistor_diode_graph(400, seed=5, thresholds=True))
     c = compile_netlist(nl)
     rng = np.random.default_rng(0)
     S = c.default_sources() * rng.uniform(0.5, 1.5, (4, c.n_sources))
-    res = solve(c, S, method="cd", record_energy=True, maxiter=300)
+    res = solve(c, S, method="cd", record_energy=True, maxiter=300, omega=omega)
     E = res.energy
     assert E.shape[1] == 4 and E.shape[0] > 10
     scale = np.abs(E).max()
@@ -344,3 +345,14 @@ def test_iterative_kkt_path_gives_the_same_certified_solution(monkeypatch):
     assert np.max(np.abs(direct.voltages - iterative.voltages)) <= 1e-9
     stall = solve(stall_circuit())
     assert stall.success and stall.node("a")[0] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_over_relaxation_converges_to_the_same_point_in_fewer_sweeps():
+    c = compile_netlist(random_resistor_diode_graph(2000, n_diodes=0, seed=9))
+    exact = solve(c, omega=1.0, tol=1e-12)
+    auto = solve(c, tol=1e-12)
+    assert exact.success and auto.success
+    assert auto.nit < exact.nit / 3
+    assert np.max(np.abs(auto.voltages - exact.voltages)) <= 1e-9
+    with pytest.raises(ValueError, match="omega"):
+        solve(c, omega=2.0)

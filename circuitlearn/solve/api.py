@@ -36,7 +36,8 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
     x0 : array_like ``[batch, n_nodes]``, optional
         Warm start (node voltages, ground included), e.g. a previous result.
     **options
-        Ideal diodes: ``method="auto"|"cd"|"active-set"`` and
+        Ideal diodes: ``method="auto"|"cd"|"active-set"``, ``omega`` (CD
+        relaxation, see :func:`circuitlearn.solve.ideal.solve_ideal`) and
         ``record_energy=True`` (adds ``result.energy``, ``float64[sweeps+1,
         batch]``: the energy after each CD sweep).
 
@@ -75,7 +76,7 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         return solve_ngspice(circuit, S, diodes=diodes, tol=tol)
     if diodes == "ideal":
         from circuitlearn.solve.ideal import solve_ideal
-        unknown = set(options) - {"method", "record_energy"}
+        unknown = set(options) - {"method", "record_energy", "omega"}
         if unknown:
             raise ValueError(f"unknown option(s) for ideal diodes: {', '.join(sorted(unknown))}")
         return solve_ideal(circuit, S, tol=tol, maxiter=maxiter, x0=x0, **options)

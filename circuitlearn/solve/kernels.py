@@ -90,7 +90,7 @@ def quadratic_energy(v, indptr, indices, gdata, diag, bT, out):
 
 @njit(cache=True)
 def projected_cd(v, indptr, indices, gdata, diag, bT, lo, hi, order,
-                 ffptr, ffnbr, ffsign, ffvth, maxiter, tol, nit, energy):
+                 ffptr, ffnbr, ffsign, ffvth, maxiter, tol, nit, energy, omega=1.0):
     """Batched projected Gauss-Seidel (exact coordinate descent) on the ideal-diode QP.
 
     Minimises ``E(v) = 1/2 v^T L v - b^T v`` subject to ``lo <= v <= hi`` and,
@@ -116,6 +116,10 @@ def projected_cd(v, indptr, indices, gdata, diag, bT, lo, hi, order,
     nit      : int64[B]       (out) sweeps until the sample's update < tol, or -1
     energy   : float64[maxiter+1, B] (out) energy after each sweep (row 0 =
                start) when ``energy.shape[0] > 0``, otherwise not recorded
+    omega    : float in (0, 2), relaxation: the step is ``clip(v + omega (v* - v))``
+               (projected SOR); 1 is exact coordinate descent.  For any omega in
+               (0, 2) the energy along the coordinate does not increase, and the
+               clip keeps the point between the old value and the relaxed one.
     Returns the number of sweeps done.
     """
     n, B = v.shape
@@ -142,6 +146,8 @@ def projected_cd(v, indptr, indices, gdata, diag, bT, lo, hi, order,
             inv = 1.0 / diag[i]
             for b in range(B):
                 x = s[b] * inv
+                if omega != 1.0:
+                    x = v[i, b] + omega * (x - v[i, b])
                 l = lo[i, b]
                 h = hi[i, b]
                 for p in range(ffptr[i], ffptr[i + 1]):
