@@ -201,7 +201,10 @@ class CircuitDevice(Device):
         self.solve_kwargs = dict(solve_kwargs or {})
         self._w = [np.full((a, b), self.g_min) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         self._b = [np.zeros(n) for n in self.sizes[1:]]
-        self._circuit = None
+        self._circuit = None     # compiled once: programming changes conductances only
+        self._stale = True       # self._w not yet written into self._circuit
+        self._where = None       # (layer, i, k) index arrays of each circuit resistor
+        self._session = None     # the ngspice session holding this circuit (backend "ngspice")
         self._x = None
         self._current = None
         self._status = {}
@@ -210,13 +213,13 @@ class CircuitDevice(Device):
         self._w = [np.clip(np.asarray(W, dtype=float), self.g_min, self.g_max) for W in weights]
         if biases is not None:
             self._b = [np.asarray(b, dtype=float).copy() for b in biases]
-        self._circuit = None
+        self._stale = True
 
     def program(self, delta_w, delta_b=None):
         self._w = [np.clip(W + dW, self.g_min, self.g_max) for W, dW in zip(self._w, delta_w)]
         if delta_b is not None:
             self._b = [b + db for b, db in zip(self._b, delta_b)]
-        self._circuit = None
+        self._stale = True
 
     def conductances(self):
         return [W.copy() for W in self._w]
@@ -244,9 +247,24 @@ class CircuitDevice(Device):
         return builders.drn_netlist(self._w, self._b, x=x0, gain=self.gain, **self.builder_kwargs)
 
     def _compiled(self):
+        """The circuit with the current conductances (compiled once, then re-programmed)."""
         if self._circuit is None:
             circuit_mod = _require("circuitlearn.compile.circuit", "CircuitDevice")
             self._circuit = circuit_mod.compile_netlist(self.netlist())
+            # resistor r{l}_{i}_{k} joins node i of layer l-1 to node k of layer l
+            lik = np.array([[int(t) for t in name[1:].split("_")]
+                            for name in self._circuit.resistor_names], dtype=np.int64)
+            self._where = [(lik[:, 0] == l + 1, lik[lik[:, 0] == l + 1, 1], lik[lik[:, 0] == l + 1, 2])
+                           for l in range(len(self._w))]
+            self._stale = False
+        elif self._stale:
+            g = np.empty(self._circuit.conductance.size)
+            for W, (mask, i, k) in zip(self._w, self._where):
+                g[mask] = W[i, k]
+            self._circuit = self._circuit.with_conductance(g)
+            if self._session is not None:
+                self._session.set_conductance(g)
+            self._stale = False
         return self._circuit
 
     def _sources(self, circuit):
@@ -275,8 +293,14 @@ class CircuitDevice(Device):
             raise RuntimeError("set_inputs() before measure()")
         solve_mod = _require("circuitlearn.solve", "CircuitDevice")
         circuit = self._compiled()
+        kwargs = dict(self.solve_kwargs)
+        if self.backend == "ngspice":
+            if self._session is None:
+                ng = _require("circuitlearn.solve.ngspice", "CircuitDevice")
+                self._session = ng.NgspiceSession(circuit)
+            kwargs["session"] = self._session
         res = solve_mod.solve(circuit, self._sources(circuit), diodes=self.diodes,
-                              backend=self.backend, **self.solve_kwargs)
+                              backend=self.backend, **kwargs)
         if not res.success:
             raise BackendError(f"{self.backend} solve failed: {res.message}")
         self._status = {"nit": res.nit, "status": res.status, "message": res.message, "unstable": 0}

@@ -36,6 +36,8 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
     x0 : array_like ``[batch, n_nodes]``, optional
         Warm start (node voltages, ground included), e.g. a previous result.
     **options
+        ngspice: ``session=`` an open :class:`~circuitlearn.solve.ngspice.NgspiceSession`
+        holding this circuit (reused across calls), ``options=`` the ``.options`` line.
         Ideal diodes: ``method="auto"|"cd"|"active-set"``, ``omega`` (CD
         relaxation, see :func:`circuitlearn.solve.ideal.solve_ideal`) and
         ``record_energy=True`` (adds ``result.energy``, ``float64[sweeps+1,
@@ -73,7 +75,10 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         x0 = np.ascontiguousarray(np.broadcast_to(x0, (S.shape[0], circuit.n_nodes)))
     if backend == "ngspice":
         from circuitlearn.solve.ngspice import solve_ngspice
-        return solve_ngspice(circuit, S, diodes=diodes, tol=tol)
+        unknown = set(options) - {"session", "options"}
+        if unknown:
+            raise ValueError(f"unknown option(s) for ngspice: {', '.join(sorted(unknown))}")
+        return solve_ngspice(circuit, S, diodes=diodes, tol=tol, **options)
     if diodes == "ideal":
         from circuitlearn.solve.ideal import solve_ideal
         unknown = set(options) - {"method", "record_energy", "omega"}

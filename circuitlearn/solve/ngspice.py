@@ -169,12 +169,15 @@ class NgspiceSession:
     def set_conductance(self, conductance) -> None:
         """Program new resistor conductances (``float64[m]``) into the loaded circuit."""
         g = np.asarray(conductance, dtype=np.float64)
-        if _active is not self:  # reloaded with the new values
-            self.circuit = self.circuit.with_conductance(g)
-            self._activate()
-            return
         old = self.circuit.conductance
         changed = np.flatnonzero(g != old)
+        if _active is not self or changed.size > 64:
+            # one reload costs less than many alter commands (~30 us each)
+            self.circuit = self.circuit.with_conductance(g)
+            if _active is self:
+                self._release()
+            self._activate()
+            return
         for k in changed:
             _, err = self._command(f"alter {self.circuit.resistor_names[k]} = {float(1.0 / g[k])!r}")
             if any(_FATAL.search(e) for e in err):
