@@ -162,7 +162,7 @@ def test_single_diode_clipper_closed_form(vin, vth):
     c = circuit(V("v1", "in", "0", vin), R("r1", "in", "x", 1e3), D("d1", "x", "0", "dt"),
                 models=(model("dt", vth),))
     res = solve(c)
-    assert res.success
+    assert res.success and res.method == "cd"    # box bounds only: CD alone is exact
     assert res.node("x")[0] == pytest.approx(min(vin, vth), abs=1e-12)
     assert res.diode_currents[0, 0] == pytest.approx(max(vin - vth, 0.0) / 1e3, abs=1e-15)
     # reversed diode clips from below: v = max(vin, -vth)
@@ -231,7 +231,7 @@ def test_free_free_diode_stall_is_detected_and_solved_exactly():
     assert not cd.success and cd.status == 1
     assert cd.kcl_residual[0] >= 0.4e-3
     res = solve(c)
-    assert res.success and res.status == 0
+    assert res.success and res.status == 0 and res.method == "cd+active-set"
     assert res.node("a")[0] == pytest.approx(0.5, abs=1e-12)
     assert res.node("b")[0] == pytest.approx(0.5, abs=1e-12)
     assert res.diode_currents[0, 0] == pytest.approx(1.5e-3, abs=1e-15)

@@ -226,6 +226,7 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     bT = np.asarray(bT, dtype=np.float64).reshape(nf, B)
     status = np.zeros(B, np.int64)
     messages = {}
+    fallback = False
     if np.any(red.diag <= 0):
         bad = [circuit.node_names[i] if i < circuit.n_nodes else f"internal{i}"
                for i in red.free[red.diag <= 0][:5]]
@@ -291,6 +292,7 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
             messages[1] = "coordinate descent stopped before the certificate holds"
     else:
         todo = np.flatnonzero(~ok & (status == 0))
+        fallback = todo.size > 0
         for b in todo:
             active = vd[b] >= ex.vth - act_tol if method == "auto" else np.zeros(d, bool)
             x, lb, st, it, msg = active_set(red.system, bT[:, b], fixed_part[:, b], ex.vth,
@@ -315,7 +317,8 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     vext[red.free] = v
     demand = red.Lxf @ vext[red.free] + red.Lxx @ vext[red.fixed] - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
     isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
-    method_name = {"auto": "cd+active-set", "cd": "cd", "active-set": "active-set"}[method]
+    method_name = {"auto": "cd+active-set" if fallback else "cd", "cd": "cd",
+                   "active-set": "active-set"}[method]
     out = _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method_name)
     if record_energy:
         object.__setattr__(out, "energy", energy[:sweeps + 1])
