@@ -204,3 +204,20 @@ def test_conjugate_gradient_newton_matches_direct(monkeypatch):
     assert direct.method == "newton-dense" and cg.method == "newton-sparse"
     assert direct.success and cg.success, cg.message
     assert np.max(np.abs(direct.voltages - cg.voltages)) <= 1e-9
+
+
+def test_schur_elimination_of_the_hidden_layer_matches_the_full_dense_newton(monkeypatch):
+    import circuitlearn.solve.shockley as shockley
+    rng = np.random.default_rng(5)
+    nl = drn_netlist([rng.uniform(0, 1e-3, (16, 12)), rng.uniform(0, 1e-3, (12, 4))],
+                     [rng.uniform(-1e-4, 1e-4, 12), rng.uniform(-1e-4, 1e-4, 4)],
+                     x=rng.random(8), gain=5.0)
+    c = compile_netlist(nl)
+    S = c.default_sources() * rng.uniform(0.5, 1.5, (6, c.n_sources))
+    schur = solve(c, S, diodes="shockley")
+    monkeypatch.setattr(shockley, "SCHUR_MIN_FRACTION", 2.0)
+    dense = solve(compile_netlist(nl), S, diodes="shockley")
+    assert schur.method == "newton-schur" and dense.method == "newton-dense"
+    assert schur.success and dense.success
+    assert np.max(np.abs(schur.voltages - dense.voltages)) <= 1e-11
+    assert np.max(np.abs(schur.diode_currents - dense.diode_currents)) <= 1e-12

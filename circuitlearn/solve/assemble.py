@@ -93,6 +93,7 @@ class Reduced:
     A: sp.csr_matrix = None      # [n_free, d] diode incidence on free nodes
     Ax: sp.csr_matrix = None     # [n_fixed, d] diode incidence on fixed nodes
     order: np.ndarray = None     # colour-class update order
+    colour: np.ndarray = None    # int64[n_free] colour of each free node
     n_colours: int = 0
     ff: tuple = None             # CSR of free-free diodes (ptr, nbr, sign, vth)
     one_diode_per_node: bool = True
@@ -299,7 +300,8 @@ def reduce(circuit, ex: Expanded) -> Reduced:
 
     system = AffineSystem(Lff.tocsc(), A.T.tocsr(), np.arange(nf, dtype=np.int64))
     return Reduced(True, "", free, fixed, P, Bmat, Lff, adj, diag, Lxf, Lxx, Qx, Tsrc,
-                   fa, fc, xa, xc, Cx, A, Ax, order_nodes, n_colours, ff, one_per_node, system)
+                   fa, fc, xa, xc, Cx, A, Ax, order_nodes, colour, n_colours, ff, one_per_node,
+                   system)
 
 
 # ------------------------------------------------------------------------ MNA

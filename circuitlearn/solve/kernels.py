@@ -448,3 +448,150 @@ def pcg(indptr, indices, data, minv, b, x, rtol, maxiter):
         for i in range(n):
             p[i] = z[i] + f * p[i]
     return maxiter
+
+
+@njit(cache=True)
+def newton_schur(Mkk, Mke, Mee, keep, elim, rhs, ia, ic, c0, isat, vte, vcrit, gmin, x,
+                 maxiter, tol, status, nit, icur):
+    """:func:`newton_dense` with an independent node set eliminated by its Schur complement.
+
+    The free nodes are split into ``keep`` (k) and ``elim`` (e) where no
+    resistor or diode joins two ``elim`` nodes, so the Jacobian block on
+    ``elim`` is diagonal.  Each Newton system is solved as
+    ``S x_k = r_k - J_ke (r_e / J_ee)`` with ``S = J_kk - J_ke diag(1/J_ee) J_ke^T``
+    and ``x_e = (r_e - J_ke^T x_k) / J_ee``: for a DRN (elim = hidden layer)
+    only the k x k output block is factorised.
+
+    Mkk : float64[k, k], Mke : float64[k, e], Mee : float64[e]  blocks of the linear part
+    keep, elim : int64[k], int64[e]  free-node indices of the two sets
+    other arguments as in :func:`newton_dense`.
+    """
+    B, n = x.shape
+    d = ia.shape[0]
+    k = keep.shape[0]
+    e = elim.shape[0]
+    loc = np.empty(n, dtype=np.int64)
+    isk = np.zeros(n, dtype=np.bool_)
+    for q in range(k):
+        loc[keep[q]] = q
+        isk[keep[q]] = True
+    for q in range(e):
+        loc[elim[q]] = q
+    Jkk = np.empty((k, k))
+    Jke = np.empty((k, e))
+    Jee = np.empty(e)
+    inv_ee = np.empty(e)
+    W = np.empty((k, e))
+    rk = np.empty(k)
+    re = np.empty(e)
+    vl = np.empty(d)
+    xn = np.empty(n)
+    for b in range(B):
+        status[b] = 1
+        nit[b] = maxiter
+        for j in range(d):
+            v = c0[b, j]
+            if ia[j] >= 0:
+                v += x[b, ia[j]]
+            if ic[j] >= 0:
+                v -= x[b, ic[j]]
+            vl[j] = v
+        for it in range(maxiter):
+            limited = False
+            Jkk[:, :] = Mkk
+            Jke[:, :] = Mke
+            Jee[:] = Mee
+            for q in range(k):
+                rk[q] = rhs[b, keep[q]]
+            for q in range(e):
+                re[q] = rhs[b, elim[q]]
+            for j in range(d):
+                v = c0[b, j]
+                if ia[j] >= 0:
+                    v += x[b, ia[j]]
+                if ic[j] >= 0:
+                    v -= x[b, ic[j]]
+                if it > 0:
+                    v, lim = pnjlim(v, vl[j], vte[j], vcrit[j])
+                    limited = limited or lim
+                vl[j] = v
+                i, g = junction(v, isat[j], vte[j], gmin)
+                ieq = i + g * (c0[b, j] - v)
+                a = ia[j]
+                c = ic[j]
+                if a >= 0:
+                    if isk[a]:
+                        Jkk[loc[a], loc[a]] += g
+                        rk[loc[a]] -= ieq
+                    else:
+                        Jee[loc[a]] += g
+                        re[loc[a]] -= ieq
+                if c >= 0:
+                    if isk[c]:
+                        Jkk[loc[c], loc[c]] += g
+                        rk[loc[c]] += ieq
+                    else:
+                        Jee[loc[c]] += g
+                        re[loc[c]] += ieq
+                if a >= 0 and c >= 0:
+                    if isk[a] and isk[c]:
+                        Jkk[loc[a], loc[c]] -= g
+                        Jkk[loc[c], loc[a]] -= g
+                    elif isk[a]:
+                        Jke[loc[a], loc[c]] -= g
+                    elif isk[c]:
+                        Jke[loc[c], loc[a]] -= g
+            # Schur complement onto the kept nodes (symmetric: J_ke diag(1/J_ee) J_ke^T)
+            for q in range(e):
+                inv_ee[q] = 1.0 / Jee[q]
+            for p in range(k):
+                s = 0.0
+                for q in range(e):
+                    W[p, q] = Jke[p, q] * inv_ee[q]
+                    s += W[p, q] * re[q]
+                rk[p] -= s
+            for p in range(k):
+                for p2 in range(p, k):
+                    s = 0.0
+                    for q in range(e):
+                        s += W[p, q] * Jke[p2, q]
+                    Jkk[p, p2] -= s
+                    if p2 != p:
+                        Jkk[p2, p] -= s
+            if k > 0:
+                xk = np.linalg.solve(Jkk, rk)
+            else:
+                xk = np.empty(0)
+            for p in range(k):
+                xn[keep[p]] = xk[p]
+            for q in range(e):
+                s = re[q]
+                for p in range(k):
+                    s -= Jke[p, q] * xk[p]
+                xn[elim[q]] = s / Jee[q]
+            dmax = 0.0
+            finite = True
+            for q in range(n):
+                if not math.isfinite(xn[q]):
+                    finite = False
+                dq = abs(xn[q] - x[b, q])
+                if dq > dmax:
+                    dmax = dq
+            if not finite:
+                status[b] = 2
+                nit[b] = it + 1
+                break
+            for q in range(n):
+                x[b, q] = xn[q]
+            if dmax <= tol and not limited:
+                status[b] = 0
+                nit[b] = it + 1
+                break
+        for j in range(d):
+            v = c0[b, j]
+            if ia[j] >= 0:
+                v += x[b, ia[j]]
+            if ic[j] >= 0:
+                v -= x[b, ic[j]]
+            i, g = junction(v, isat[j], vte[j], gmin)
+            icur[b, j] = i

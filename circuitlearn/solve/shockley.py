@@ -39,6 +39,10 @@ from circuitlearn.solve.result import STATUS_MESSAGES
 
 #: Largest reduced system solved with the dense batched kernel.
 DENSE_MAX = 1500
+#: The dense kernel eliminates the largest colour class (independent nodes, diagonal
+#: Jacobian block) by Schur complement when it holds at least this fraction of the free
+#: nodes -- a DRN's hidden layer: only the output block is then factorised.
+SCHUR_MIN_FRACTION = 0.5
 
 
 def junction_np(vd, isat, vte):
@@ -136,9 +140,22 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         lam = np.zeros((B, d))
         if nf <= DENSE_MAX:
             Md = red.Lff.toarray()
-            kernels.newton_dense(Md, rhs, red.fa, red.fc, c0, ex.isat, ex.vte, ex.vcrit, GMIN,
-                                 x, maxiter, tol, status, nit, lam)
-            method = "newton-dense"
+            counts = np.bincount(red.colour, minlength=1) if nf else np.zeros(1, np.int64)
+            big = int(np.argmax(counts))
+            if nf and counts[big] >= SCHUR_MIN_FRACTION * nf:
+                # eliminate the largest colour class (independent: diagonal Jacobian block)
+                elim = np.flatnonzero(red.colour == big).astype(np.int64)
+                keep = np.flatnonzero(red.colour != big).astype(np.int64)
+                kernels.newton_schur(np.ascontiguousarray(Md[np.ix_(keep, keep)]),
+                                     np.ascontiguousarray(Md[np.ix_(keep, elim)]),
+                                     np.ascontiguousarray(Md[elim, elim]), keep, elim, rhs,
+                                     red.fa, red.fc, c0, ex.isat, ex.vte, ex.vcrit, GMIN,
+                                     x, maxiter, tol, status, nit, lam)
+                method = "newton-schur"
+            else:
+                kernels.newton_dense(Md, rhs, red.fa, red.fc, c0, ex.isat, ex.vte, ex.vcrit,
+                                     GMIN, x, maxiter, tol, status, nit, lam)
+                method = "newton-dense"
         else:
             for b in range(B):
                 x[b], lam[b], status[b], nit[b], msg = newton_sparse(
