@@ -356,3 +356,19 @@ def test_over_relaxation_converges_to_the_same_point_in_fewer_sweeps():
     assert np.max(np.abs(auto.voltages - exact.voltages)) <= 1e-9
     with pytest.raises(ValueError, match="omega"):
         solve(c, omega=2.0)
+
+
+@pytest.mark.parametrize("diodes", ["ideal", "shockley"])
+def test_floating_voltage_source_uses_mna_with_warm_start(diodes):
+    # V2 floats between b and c: v(b) - v(c) = s; KCL: (v1 - b)/1k = c/1k, diode 0 -> c open
+    c = circuit(V("v1", "a", "0", 1.0), R("r1", "a", "b", 1e3), V("v2", "b", "c", 0.3),
+                R("r2", "c", "0", 1e3), D("d1", "0", "c"))
+    S = np.array([[1.0, 0.3], [2.0, -0.5]])
+    res = solve(c, S, diodes=diodes, x0=np.zeros((1, c.n_nodes)), tol=1e-12)
+    assert res.success and res.method.startswith("mna")
+    for b, (v1, s) in enumerate(S):
+        vb = (v1 + s) / 2
+        assert res.node("b")[b] == pytest.approx(vb, abs=1e-9)
+        assert res.node("c")[b] == pytest.approx(vb - s, abs=1e-9)
+        # the floating source carries the loop current from b to c (n+ -> n-)
+        assert res.source_currents[b, 1] == pytest.approx((vb - s) / 1e3, abs=1e-11)

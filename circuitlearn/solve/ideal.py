@@ -402,7 +402,7 @@ def _solve_mna(circuit, ex, S, tol, maxiter, x0):
     start = _extend(circuit, ex, x0) if x0 is not None else None
     for b in range(B):
         if start is not None:
-            vd0 = sysm.C @ start[1:, b] if d else np.zeros(0)
+            vd0 = start[ex.dnodes[:, 0], b] - start[ex.dnodes[:, 1], b]
             active = vd0 >= ex.vth - 1e-9
         else:
             active = np.zeros(d, bool)
