@@ -221,3 +221,18 @@ def test_schur_elimination_of_the_hidden_layer_matches_the_full_dense_newton(mon
     assert schur.success and dense.success
     assert np.max(np.abs(schur.voltages - dense.voltages)) <= 1e-11
     assert np.max(np.abs(schur.diode_currents - dense.diode_currents)) <= 1e-12
+
+
+@pytest.mark.parametrize("force_sparse", [False, True])
+def test_absurd_warm_start_does_not_overflow(monkeypatch, force_sparse):
+    # x0 puts 50 V across forward junctions: exp(50/0.026) overflows unless limited
+    import circuitlearn.solve.shockley as shockley
+    if force_sparse:
+        monkeypatch.setattr(shockley, "DENSE_MAX", 0)
+    c = compile_netlist(random_resistor_diode_graph(100, seed=15))
+    ref = solve(c, diodes="shockley")
+    x0 = np.where(np.arange(c.n_nodes) % 2 == 0, 50.0, -50.0)[None, :]
+    x0[0, 0] = 0.0
+    res = solve(c, diodes="shockley", x0=x0)
+    assert res.success, res.message
+    assert np.max(np.abs(res.voltages - ref.voltages)) <= 1e-9

@@ -270,6 +270,9 @@ def newton_dense(M, rhs, ia, ic, c0, isat, vte, vcrit, gmin, x, maxiter, tol,
                 if it > 0:
                     v, lim = pnjlim(v, vl[k], vte[k], vcrit[k])
                     limited = limited or lim
+                elif v > vcrit[k]:     # no previous iterate: start a hot junction at vcrit
+                    v = vcrit[k]
+                    limited = True
                 vl[k] = v
                 i, g = junction(v, isat[k], vte[k], gmin)
                 # linearised current: i + g (vd - v) with vd = C x + c0
@@ -514,6 +517,9 @@ def newton_schur(Mkk, Mke, Mee, keep, elim, rhs, ia, ic, c0, isat, vte, vcrit, g
                 if it > 0:
                     v, lim = pnjlim(v, vl[j], vte[j], vcrit[j])
                     limited = limited or lim
+                elif v > vcrit[j]:     # no previous iterate: start a hot junction at vcrit
+                    v = vcrit[j]
+                    limited = True
                 vl[j] = v
                 i, g = junction(v, isat[j], vte[j], gmin)
                 ieq = i + g * (c0[b, j] - v)

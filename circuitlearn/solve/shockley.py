@@ -76,6 +76,8 @@ def newton_sparse(system, rhs, c0, isat, vte, vcrit, x, maxiter, tol):
         lim = False
         if it > 0:
             vd, lim = pnjlim_np(vd, vl, vte, vcrit)
+        elif np.any(vd > vcrit):           # no previous iterate: start hot junctions at vcrit
+            vd, lim = np.minimum(vd, vcrit), True
         vl = vd
         i, g = junction_np(vd, isat, vte)
         ieq = i + g * (c0 - vd)
