@@ -37,8 +37,12 @@ class SolveResult:
     kcl_residual : float64[batch]
         Max |sum of currents| (A) at any node not fixed by a voltage source.
     diode_violation : float64[batch]
-        Ideal diodes: max of forward-voltage excess over the threshold,
-        negative current and |current * (v_d - vth)|.  Shockley: 0.
+        Ideal diodes, in volts: ``max_k |min(i_k / gscale, vth_k - v_d,k)|``,
+        zero exactly when every diode is either off (``v_d <= vth``, no
+        current) or on (``v_d = vth``, forward current); ``gscale`` is the
+        circuit's conductance scale (see :mod:`circuitlearn.solve.ideal`).
+        Shockley diodes and ngspice: 0 (the diode law is solved, not a
+        complementarity condition).
     sample_success : bool[batch]
     """
     voltages: np.ndarray
