@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from circuitlearn.solve import kernels
+from circuitlearn.solve import kernels, kernels_sparse
 from circuitlearn.solve.assemble import GMIN, mna_of, prepared
 from circuitlearn.solve.ideal import DIRECT_MAX, _extend, _result, _thresholds
 from circuitlearn.solve.result import STATUS_MESSAGES
@@ -43,6 +43,13 @@ DENSE_MAX = 1500
 #: Jacobian block) by Schur complement when it holds at least this fraction of the free
 #: nodes -- a DRN's hidden layer: only the output block is then factorised.
 SCHUR_MIN_FRACTION = 0.5
+#: Reduced systems up to DENSE_MAX unknowns use the batched sparse LDL^T
+#: (:mod:`~circuitlearn.solve.kernels_sparse`, method ``"newton-ldl"``) when its
+#: fill-reducing symbolic factorisation needs at most this many rank-1 update entries
+#: and fewer than a dense LU (n^3 / 6); otherwise the Schur / dense kernels above.
+#: 0 disables it (the default until the method-name tests of the Schur/dense paths
+#: pin those paths explicitly); 2_000_000 is a good value.
+LDL_MAX_UPDATES = 0
 
 
 def junction_np(vd, isat, vte):
@@ -50,7 +57,8 @@ def junction_np(vd, isat, vte):
     fwd = vd >= -3.0 * vte
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         ev = np.exp(np.where(fwd, vd, 0.0) / vte)
-        a = (3.0 * vte / (np.where(fwd, -1.0, vd) * math.e)) ** 3
+        a = 3.0 * vte / (np.where(fwd, -1.0, vd) * math.e)
+        a = a * a * a            # as the numba kernel; pow() of a negative base is slow
         i = np.where(fwd, isat * (ev - 1.0), -isat * (1.0 + a))
         g = np.where(fwd, isat * ev / vte, isat * 3.0 * a / np.where(fwd, -1.0, vd))
     return i + GMIN * vd, g + GMIN
@@ -140,7 +148,16 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         x = np.ascontiguousarray(start[red.free].T)                           # [B, nf]
         system = red.system
         lam = np.zeros((B, d))
-        if nf <= DENSE_MAX:
+        ldl = (kernels_sparse.reduced_plan(red, min(LDL_MAX_UPDATES, nf ** 3 // 6))
+               if 0 < nf <= DENSE_MAX and LDL_MAX_UPDATES > 0 else None)
+        if ldl is not None:
+            kernels_sparse.newton_ldl(
+                ldl["colptr"], ldl["rowidx"], ldl["uptr"], ldl["ua"], ldl["ub"], ldl["udst"],
+                ldl["perm"], ldl["mvals"], ldl["ia"], ldl["ic"], ldl["paa"], ldl["pcc"],
+                ldl["pac"], rhs, c0, ex.isat, ex.vte, ex.vcrit, GMIN, x, maxiter, tol, status,
+                nit, lam)
+            method = "newton-ldl"
+        elif nf <= DENSE_MAX:
             Md = red.Lff.toarray()
             counts = np.bincount(red.colour, minlength=1) if nf else np.zeros(1, np.int64)
             big = int(np.argmax(counts))
