@@ -195,3 +195,11 @@ def test_shockley_ldl_absurd_warm_start_does_not_overflow(monkeypatch):
     assert new.success, new.message
     _agree(new, old)
     assert np.array_equal(new.nit, old.nit)
+
+
+def test_csr_times_rows_t_equals_scipy_bitwise():
+    rng = np.random.default_rng(8)
+    A = sp.random(300, 200, density=0.02, random_state=9, format="csr")
+    S = rng.normal(size=(17, 230))
+    out = ks.csr_times_rows_t(A.indptr, A.indices, A.data, S, np.empty((300, 17)))
+    assert np.array_equal(out, A @ S[:, :200].T)

@@ -207,6 +207,27 @@ def reduced_plan(red, max_updates):
 
 # ----------------------------------------------------------------- numerics
 @njit(cache=True, error_model="numpy")
+def csr_times_rows_t(indptr, indices, data, S, out):
+    """``out = A @ S[:, :k].T`` for CSR ``A`` (``[m, k]``) and row-major samples ``S``.
+
+    indptr int[m+1], indices int[nnz], data float64[nnz]; S float64[B, >= k];
+    out float64[m, B] (written and returned).  Sums in CSR order, as scipy does,
+    without the transposed copy of ``S`` that scipy makes (a DRN has ~1600 sources).
+    """
+    m = indptr.shape[0] - 1
+    B = S.shape[0]
+    for i in range(m):
+        for b in range(B):
+            out[i, b] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            v = data[p]
+            for b in range(B):
+                out[i, b] += v * S[b, j]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
 def _factor_solve(colptr, rowidx, uptr, ua, ub, udst, V, R, X, w):
     """In-place LDL^T of ``V`` and solve ``L D L^T X = R`` on the first ``w`` lanes.
 

@@ -141,7 +141,8 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
     if red.ok:
         nv = len(circuit.vsource_names)
         nf, nx = red.free.size, red.fixed.size
-        vfx = np.asarray(red.P @ S[:, :nv].T).reshape(nx, B)
+        P = red.P
+        vfx = kernels_sparse.csr_times_rows_t(P.indptr, P.indices, P.data, S, np.empty((nx, B)))
         bT = np.asarray(red.Bmat @ S.T).reshape(nf, B)
         c0 = np.ascontiguousarray(np.asarray(red.Cx @ vfx).reshape(d, B).T)   # [B, d]
         rhs = np.ascontiguousarray(bT.T)
@@ -190,7 +191,10 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         vext = np.zeros((ex.n_ext, B))
         vext[red.fixed] = vfx
         vext[red.free] = x.T
-        demand = red.Lxf @ vext[red.free] + red.Lxx @ vext[red.fixed] - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
+        demand = np.asarray(red.Lxf @ vext[red.free])      # in place: [n_fixed, B] is large
+        demand += red.Lxx @ vfx
+        demand -= red.Qx @ S[:, nv:].T
+        demand += red.Ax @ lam.T
         isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
     else:
         mna = mna_of(circuit)
@@ -218,7 +222,7 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
             isrc[b] = xs[nn:nn + mna.nv]
         method = "mna-newton"
     kcl = np.max(np.abs(r), axis=1, initial=0.0)
-    vmax = float(np.max(np.abs(vext), initial=0.0))
+    vmax = max(float(vext.max(initial=0.0)), -float(vext.min(initial=0.0)))    # no |vext| copy
     # the diode conductance at the solution can exceed the resistors' by far
     gs = max(ex.gscale, float(np.max(_diode_g(vext, ex), initial=0.0)))
     ktol, _ = _thresholds(tol, gs, vmax)
