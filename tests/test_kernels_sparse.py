@@ -142,7 +142,7 @@ def _both_paths(monkeypatch, c, S, **kw):
 
 def _agree(new, old, vtol=1e-9):
     assert new.method == "newton-ldl" and old.method == "newton-dense"
-    assert np.array_equal(new.status, old.status)
+    assert new.status == old.status and np.array_equal(new.sample_success, old.sample_success)
     assert np.max(np.abs(new.voltages - old.voltages)) <= vtol
     scale = max(1e-12, np.max(np.abs(old.diode_currents)))
     assert np.max(np.abs(new.diode_currents - old.diode_currents)) <= 1e-7 * scale
@@ -176,9 +176,11 @@ def test_shockley_ldl_matches_dense_newton_on_a_random_graph(monkeypatch, seed):
 def test_shockley_ldl_keeps_maxiter_and_warm_start_semantics(monkeypatch):
     c = compile_netlist(random_resistor_diode_graph(120, seed=3))
     rng = np.random.default_rng(1)
-    S = c.default_sources() * rng.uniform(0.5, 1.5, (9, c.n_sources))
+    # more samples than lanes (ks.CHUNK): lanes are refilled as samples stop at maxiter
+    S = c.default_sources() * rng.uniform(0.2, 3.0, (ks.CHUNK * 2 + 7, c.n_sources))
     new, old = _both_paths(monkeypatch, c, S, maxiter=3)
-    assert np.array_equal(new.status, old.status) and np.array_equal(new.nit, old.nit)
+    assert new.status == old.status == 1 and new.nit == old.nit == 3
+    assert np.array_equal(new.sample_success, old.sample_success)
     assert np.max(np.abs(new.voltages - old.voltages)) <= 1e-9
     full = solve(c, S, diodes="shockley")
     new, old = _both_paths(monkeypatch, c, S, x0=full.voltages)
@@ -203,3 +205,41 @@ def test_csr_times_rows_t_equals_scipy_bitwise():
     S = rng.normal(size=(17, 230))
     out = ks.csr_times_rows_t(A.indptr, A.indices, A.data, S, np.empty((300, 17)))
     assert np.array_equal(out, A @ S[:, :200].T)
+
+
+@pytest.mark.parametrize("maxiter", [2, 5, 200])
+def test_newton_ldl_kernel_matches_newton_dense_per_sample(maxiter):
+    """Per-sample status, iteration counts, voltages and currents of the two kernels."""
+    from circuitlearn.solve import kernels
+    from circuitlearn.solve.assemble import GMIN, prepared
+    c = compile_netlist(random_resistor_diode_graph(150, seed=7, thresholds=True))
+    hit = prepared(c)
+    ex, red = hit["ex"], hit["red"]
+    rng = np.random.default_rng(2)
+    B = 2 * ks.CHUNK + 5
+    S = c.default_sources() * rng.uniform(0.1, 4.0, (B, c.n_sources))
+    nv = len(c.vsource_names)
+    vfx = np.asarray(red.P @ S[:, :nv].T)
+    rhs = np.ascontiguousarray(np.asarray(red.Bmat @ S.T).T)
+    c0 = np.ascontiguousarray(np.asarray(red.Cx @ vfx).T)
+    nf, d = red.free.size, ex.dnodes.shape[0]
+    x0 = rng.normal(0, 0.5, (B, nf))
+    out = {}
+    for name in ("ldl", "dense"):
+        x = x0.copy()
+        st, nit, cur = np.zeros(B, np.int64), np.zeros(B, np.int64), np.zeros((B, d))
+        if name == "ldl":
+            L = ks.reduced_plan(red, 10 ** 7)
+            ks.newton_ldl(L["colptr"], L["rowidx"], L["uptr"], L["ua"], L["ub"], L["udst"],
+                          L["perm"], L["mvals"], L["ia"], L["ic"], L["paa"], L["pcc"], L["pac"],
+                          rhs, c0, ex.isat, ex.vte, ex.vcrit, GMIN, x, maxiter, 1e-10, st, nit, cur)
+        else:
+            kernels.newton_dense(red.Lff.toarray(), rhs, red.fa, red.fc, c0, ex.isat, ex.vte,
+                                 ex.vcrit, GMIN, x, maxiter, 1e-10, st, nit, cur)
+        out[name] = x, st, nit, cur
+    (x1, s1, n1, i1), (x2, s2, n2, i2) = out["ldl"], out["dense"]
+    assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
+    if maxiter == 200:
+        assert np.all(s1 == 0) and len(set(n1.tolist())) > 1
+    assert np.max(np.abs(x1 - x2)) <= 1e-9
+    assert np.max(np.abs(i1 - i2)) <= 1e-9 * max(1e-12, np.max(np.abs(i2)))

@@ -315,8 +315,9 @@ def newton_ldl(colptr, rowidx, uptr, ua, ub, udst, perm, mvals, ia, ic, paa, pcc
     junction above ``vcrit`` in the start point begins at ``vcrit``,
     convergence when a step without limiting moves no unknown by more than
     ``tol``); each Newton system is solved by the fixed-pattern LDL^T on
-    chunks of :data:`CHUNK` samples.  A converged (or failed) sample is frozen
-    while the rest of its chunk iterates.
+    :data:`CHUNK` lanes at once.  A lane whose sample converged (or failed, or
+    ran out of iterations) writes it back and takes the next sample, so no
+    work waits for the slowest sample of a chunk.
 
     colptr..udst : the :class:`LdlPlan` arrays; perm int64[n] new -> old
     mvals   : float64[nnz]   linear part ``L_ff`` in L's pattern
@@ -333,118 +334,124 @@ def newton_ldl(colptr, rowidx, uptr, ua, ub, udst, perm, mvals, ia, ic, paa, pcc
     B, n = x.shape
     d = ia.shape[0]
     nnz = mvals.shape[0]
-    W = CHUNK
+    W = min(CHUNK, B)
+    if W == 0:
+        return 0
     V = np.empty((nnz, W))
     R = np.empty((n, W))
-    X = np.empty((n, W))
+    X = np.zeros((n, W))
     XN = np.empty((n, W))
-    VL = np.empty((d, W))
-    C0 = np.empty((d, W))
-    act = np.zeros(W, dtype=np.bool_)
+    VL = np.zeros((d, W))
+    C0 = np.zeros((d, W))
+    lane = -np.ones(W, dtype=np.int64)      # sample held by each lane, -1: idle
+    itl = np.zeros(W, dtype=np.int64)       # Newton iterations done on the lane's sample
     lim = np.zeros(W, dtype=np.bool_)
-    for b0 in range(0, B, W):
-        w = min(W, B - b0)
-        for l in range(w):
-            b = b0 + l
-            status[b] = 1
-            nit[b] = maxiter
-            act[l] = True
-            for j in range(n):
-                X[j, l] = x[b, perm[j]]
-            for k in range(d):
-                C0[k, l] = c0[b, k]
+    nxt = 0
+    while True:
+        # idle lanes take the next samples
+        nact = 0
+        for l in range(W):
+            if lane[l] < 0 and nxt < B:
+                b = nxt
+                nxt += 1
+                lane[l] = b
+                itl[l] = 0
+                status[b] = 1
+                nit[b] = maxiter
+                for j in range(n):
+                    X[j, l] = x[b, perm[j]]
+                for k in range(d):
+                    v = c0[b, k]
+                    C0[k, l] = v
+                    if ia[k] >= 0:
+                        v += X[ia[k], l]
+                    if ic[k] >= 0:
+                        v -= X[ic[k], l]
+                    VL[k, l] = v
+            if lane[l] >= 0:
+                nact += 1
+        if nact == 0:
+            break
+        for p in range(nnz):
+            mv = mvals[p]
+            for l in range(W):
+                V[p, l] = mv
+        for j in range(n):
+            pj = perm[j]
+            for l in range(W):
+                R[j, l] = rhs[lane[l], pj] if lane[l] >= 0 else 0.0
+        for l in range(W):
+            lim[l] = False
         for k in range(d):
             a = ia[k]
             c = ic[k]
-            for l in range(w):
-                v = C0[k, l]
-                if a >= 0:
-                    v += X[a, l]
-                if c >= 0:
-                    v -= X[c, l]
-                VL[k, l] = v
-        for it in range(maxiter):
-            nact = 0
-            for l in range(w):
-                if act[l]:
-                    nact += 1
-                lim[l] = False
-            if nact == 0:
-                break
-            for p in range(nnz):
-                mv = mvals[p]
-                for l in range(w):
-                    V[p, l] = mv
-            for j in range(n):
-                pj = perm[j]
-                for l in range(w):
-                    R[j, l] = rhs[b0 + l, pj]
-            for k in range(d):
-                a = ia[k]
-                c = ic[k]
-                for l in range(w):
-                    if act[l]:
-                        v = C0[k, l]
-                        if a >= 0:
-                            v += X[a, l]
-                        if c >= 0:
-                            v -= X[c, l]
-                        if it > 0:
-                            v, lk = pnjlim(v, VL[k, l], vte[k], vcrit[k])
-                            if lk:
-                                lim[l] = True
-                        elif v > vcrit[k]:   # no previous iterate: a hot junction starts at vcrit
-                            v = vcrit[k]
-                            lim[l] = True
-                        VL[k, l] = v
-                        i, g = junction(v, isat[k], vte[k], gmin)
-                        ieq = i + g * (C0[k, l] - v)
-                    else:                       # frozen lane: any SPD stamp will do
-                        g = 1.0
-                        ieq = 0.0
+            for l in range(W):
+                if lane[l] >= 0:
+                    v = C0[k, l]
                     if a >= 0:
-                        V[paa[k], l] += g
-                        R[a, l] -= ieq
+                        v += X[a, l]
                     if c >= 0:
-                        V[pcc[k], l] += g
-                        R[c, l] += ieq
-                    if a >= 0 and c >= 0:
-                        V[pac[k], l] -= g
-            ok = _factor_solve(colptr, rowidx, uptr, ua, ub, udst, V, R, XN, w)
-            for l in range(w):
-                if not act[l]:
-                    continue
-                b = b0 + l
-                dmax = 0.0
-                finite = ok[l]
-                for j in range(n):
-                    xv = XN[j, l]
-                    if not math.isfinite(xv):
-                        finite = False
-                    dq = abs(xv - X[j, l])
-                    if dq > dmax:
-                        dmax = dq
-                if not finite:
-                    status[b] = 2
-                    nit[b] = it + 1
-                    act[l] = False
-                    continue
+                        v -= X[c, l]
+                    if itl[l] > 0:
+                        v, lk = pnjlim(v, VL[k, l], vte[k], vcrit[k])
+                        if lk:
+                            lim[l] = True
+                    elif v > vcrit[k]:   # no previous iterate: a hot junction starts at vcrit
+                        v = vcrit[k]
+                        lim[l] = True
+                    VL[k, l] = v
+                    i, g = junction(v, isat[k], vte[k], gmin)
+                    ieq = i + g * (C0[k, l] - v)
+                else:                    # idle lane: any SPD stamp will do
+                    g = 1.0
+                    ieq = 0.0
+                if a >= 0:
+                    V[paa[k], l] += g
+                    R[a, l] -= ieq
+                if c >= 0:
+                    V[pcc[k], l] += g
+                    R[c, l] += ieq
+                if a >= 0 and c >= 0:
+                    V[pac[k], l] -= g
+        ok = _factor_solve(colptr, rowidx, uptr, ua, ub, udst, V, R, XN, W)
+        for l in range(W):
+            b = lane[l]
+            if b < 0:
+                continue
+            itl[l] += 1
+            dmax = 0.0
+            finite = ok[l]
+            for j in range(n):
+                xv = XN[j, l]
+                if not math.isfinite(xv):
+                    finite = False
+                dq = abs(xv - X[j, l])
+                if dq > dmax:
+                    dmax = dq
+            done = False
+            if not finite:
+                status[b] = 2
+                nit[b] = itl[l]
+                done = True
+            else:
                 for j in range(n):
                     X[j, l] = XN[j, l]
                 if dmax <= tol and not lim[l]:
                     status[b] = 0
-                    nit[b] = it + 1
-                    act[l] = False
-        for l in range(w):
-            b = b0 + l
-            for j in range(n):
-                x[b, perm[j]] = X[j, l]
-            for k in range(d):
-                v = C0[k, l]
-                if ia[k] >= 0:
-                    v += X[ia[k], l]
-                if ic[k] >= 0:
-                    v -= X[ic[k], l]
-                i, g = junction(v, isat[k], vte[k], gmin)
-                icur[b, k] = i
+                    nit[b] = itl[l]
+                    done = True
+                elif itl[l] >= maxiter:
+                    done = True          # status 1, nit = maxiter, as set on loading
+            if done:
+                for j in range(n):
+                    x[b, perm[j]] = X[j, l]
+                for k in range(d):
+                    v = C0[k, l]
+                    if ia[k] >= 0:
+                        v += X[ia[k], l]
+                    if ic[k] >= 0:
+                        v -= X[ic[k], l]
+                    i, g = junction(v, isat[k], vte[k], gmin)
+                    icur[b, k] = i
+                lane[l] = -1
     return 0
