@@ -50,7 +50,7 @@ class LdlPlan:
     colptr  : int64[n+1], rowidx : int64[nnz]   filled pattern of L (new indices)
     uptr    : int64[n+1], ua, ub, udst : int64[nu]  updates of column j:
               ``V[udst] -= V[ua] V[ub] / D[j]`` for ``uptr[j] <= t < uptr[j+1]``
-    mpos    : int64[nnz(L_ff lower)], mval: float64  where L_ff's entries go
+    nnz, n_updates : sizes (the factorisation costs about ``n_updates`` multiply-adds)
     """
 
     def __init__(self, n, perm, colptr, rowidx, uptr, ua, ub, udst):
@@ -413,6 +413,8 @@ def newton_ldl(colptr, rowidx, uptr, ua, ub, udst, perm, mvals, ia, ic, paa, pcc
                     R[c, l] += ieq
                 if a >= 0 and c >= 0:
                     V[pac[k], l] -= g
+                    if a == c:           # both off-diagonal stamps land on the diagonal
+                        V[pac[k], l] -= g
         ok = _factor_solve(colptr, rowidx, uptr, ua, ub, udst, V, R, XN, W)
         for l in range(W):
             b = lane[l]

@@ -21,7 +21,11 @@ whose ~1568 inputs are all fixed) use the batched dense numba kernel
 system per sample with SuperLU up to ``DIRECT_MAX`` unknowns and with the
 numba Jacobi-preconditioned CG kernel above (the reduced Jacobian
 ``L_ff + C^T diag(g) C`` is SPD; circuits needing MNA -- E/G sources,
-floating V sources -- always use SuperLU).  Reverse breakdown (``BV``) is not
+floating V sources -- always use SuperLU).  With ``LDL_MAX_UPDATES > 0`` a
+reduced system up to ``DENSE_MAX`` unknowns whose fill-reducing symbolic
+factorisation is small enough uses the batched sparse LDL^T kernel
+:func:`~circuitlearn.solve.kernels_sparse.newton_ldl` instead (same Newton
+iteration, ``O(nnz(L))`` per step).  Reverse breakdown (``BV``) is not
 modelled, as circuitlearn documents for the ``.model`` card.
 """
 from __future__ import annotations
