@@ -243,3 +243,19 @@ def test_newton_ldl_kernel_matches_newton_dense_per_sample(maxiter):
         assert np.all(s1 == 0) and len(set(n1.tolist())) > 1
     assert np.max(np.abs(x1 - x2)) <= 1e-9
     assert np.max(np.abs(i1 - i2)) <= 1e-9 * max(1e-12, np.max(np.abs(i2)))
+
+
+def test_in_place_products_equal_scipy_bitwise():
+    rng = np.random.default_rng(10)
+    A = sp.random(300, 200, density=0.02, random_state=11, format="csr")
+    S = rng.normal(size=(17, 230))
+    X = rng.normal(size=(200, 17))
+    base = rng.normal(size=(300, 17))
+    out = base.copy()
+    ks.csr_acc_rows_t(A.indptr, A.indices, A.data, S, 30, -1.0, out)
+    assert np.array_equal(out, base - A @ S[:, 30:].T)
+    out = base.copy()
+    ks.csr_acc_cols(A.indptr, A.indices, A.data, X, 1.0, out)
+    assert np.array_equal(out, base + A @ X)
+    T = ks.csr_times_cols_t(A.indptr, A.indices, A.data, X, np.empty((17, 300)))
+    assert T.flags["C_CONTIGUOUS"] and np.array_equal(T, (A @ X).T)

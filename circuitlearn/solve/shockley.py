@@ -195,11 +195,15 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         vext = np.zeros((ex.n_ext, B))
         vext[red.fixed] = vfx
         vext[red.free] = x.T
-        demand = np.asarray(red.Lxf @ vext[red.free])      # in place: [n_fixed, B] is large
-        demand += red.Lxx @ vfx
-        demand -= red.Qx @ S[:, nv:].T
-        demand += red.Ax @ lam.T
-        isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
+        # demand = Lxf v_f + Lxx v_x - Qx i_src + Ax i_d, accumulated in place ([n_fixed, B]
+        # temporaries are costly) with the same sums as the scipy products
+        demand = np.ascontiguousarray(red.Lxf @ vext[red.free])
+        Lxx, Qx, Ax, T = red.Lxx, red.Qx, red.Ax, red.Tsrc
+        kernels_sparse.csr_acc_cols(Lxx.indptr, Lxx.indices, Lxx.data, vfx, 1.0, demand)
+        kernels_sparse.csr_acc_rows_t(Qx.indptr, Qx.indices, Qx.data, S, nv, -1.0, demand)
+        kernels_sparse.csr_acc_rows_t(Ax.indptr, Ax.indices, Ax.data, lam, 0, 1.0, demand)
+        isrc = (kernels_sparse.csr_times_cols_t(T.indptr, T.indices, T.data, demand, np.empty((B, nv)))
+                if nv else np.zeros((B, 0)))
     else:
         mna = mna_of(circuit)
         system = mna.system
