@@ -51,9 +51,8 @@ SCHUR_MIN_FRACTION = 0.5
 #: (:mod:`~circuitlearn.solve.kernels_sparse`, method ``"newton-ldl"``) when its
 #: fill-reducing symbolic factorisation needs at most this many rank-1 update entries
 #: and fewer than a dense LU (n^3 / 6); otherwise the Schur / dense kernels above.
-#: 0 disables it (the default until the method-name tests of the Schur/dense paths
-#: pin those paths explicitly); 2_000_000 is a good value.
-LDL_MAX_UPDATES = 0
+#: 0 disables it (the tests of the Schur/dense paths pin those paths this way).
+LDL_MAX_UPDATES = 2_000_000
 
 
 def junction_np(vd, isat, vte):
