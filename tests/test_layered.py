@@ -149,3 +149,26 @@ def test_agrees_with_general_solver():
         names = [f"o{k}" if l == len(sizes) - 1 else f"h{l}_{k}" for k in range(sizes[l])]
         got = np.array([sol.node(n)[0] for n in names])
         np.testing.assert_allclose(got, layers[l][0], atol=1e-7)
+
+
+def test_blas_path_equals_fused_kernel(monkeypatch):
+    """Wide layers use numpy GEMMs for the neighbour sums; same exact sweeps as the numba loops."""
+    from circuitlearn.solve import layered as ly
+    rng = np.random.default_rng(11)
+    for sizes in [(40, 64, 48, 6), (30, 50, 8)]:
+        net = ly.make_network(sizes, vth=0.05)
+        params = ly.init_params(net, rng)
+        params.b_flat[:] = rng.normal(0, 0.02, params.b_flat.size)
+        prep = ly.prepare(params, rng.random((9, sizes[0])))
+        kw = dict(max_sweeps=6, current=rng.normal(0, 0.01, (9, sizes[-1])), beta=0.2,
+                  target=rng.random((9, sizes[-1])))
+        states = []
+        for macs in (10**18, 0):  # fused numba loops, then BLAS for every layer
+            monkeypatch.setattr(ly, "BLAS_MIN_MACS", macs)
+            assert ly._use_blas(net, 9) == (macs == 0)
+            v = ly.init_state(prep)
+            res = ly.relax(prep, v, **kw)
+            assert res.nit == 6
+            states.append(v)
+        np.testing.assert_allclose(states[0], states[1], rtol=0, atol=1e-13)
+        assert np.all(states[1][:, net.offsets[1]:net.offsets[-2]] >= net.lo[net.offsets[1]:net.offsets[-2]] - 1e-15)

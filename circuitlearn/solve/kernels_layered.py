@@ -23,6 +23,37 @@ from numba import njit
 
 
 @njit(cache=True)
+def finish_layer(v, c0, acc, bias, denom, lo, hi, cur, beta, target, is_out):
+    """Write the exact minimiser of layer nodes ``c0 .. c0+n`` into ``v``; max |change|.
+
+    ``acc`` float64[B, n] holds ``sum_i g_ij v_i`` over both neighbouring layers:
+    v_j <- clip((acc_j + b_j [+ I_j + beta_j t_j]) / (denom_j [+ beta_j]), lo_j, hi_j)
+    (the bracketed nudging terms only for the output layer, ``is_out``).
+    A node with no conductance at all keeps its value.
+    """
+    B, n = acc.shape
+    dmax = 0.0
+    for b in range(B):
+        for j in range(n):
+            num = acc[b, j] + bias[c0 + j]
+            d = denom[c0 + j]
+            if is_out:
+                num += cur[b, j] + beta[b, j] * target[b, j]
+                d += beta[b, j]
+            if d > 0.0:
+                x = num / d
+                if x < lo[c0 + j]:
+                    x = lo[c0 + j]
+                elif x > hi[c0 + j]:
+                    x = hi[c0 + j]
+                diff = abs(x - v[b, c0 + j])
+                if diff > dmax:
+                    dmax = diff
+                v[b, c0 + j] = x
+    return dmax
+
+
+@njit(cache=True)
 def _update_layer(v, offs, w, woff, drive1, bias, denom, lo, hi, cur, beta, target, l, L):
     """Exact minimiser of the energy over layer ``l`` (1-based), others fixed.
 
@@ -39,45 +70,25 @@ def _update_layer(v, offs, w, woff, drive1, bias, denom, lo, hi, cur, beta, targ
     n_next = offs[l + 2] - e0 if has_next else 0
     wp = woff[l - 1]
     wn = woff[l] if has_next else 0
-    acc = np.empty(n)
-    dmax = 0.0
+    acc = np.zeros((B, n))
     for b in range(B):
         if l == 1:
             for j in range(n):
-                acc[j] = drive1[b, j]
+                acc[b, j] = drive1[b, j]
         else:
-            for j in range(n):
-                acc[j] = 0.0
             for i in range(n_prev):
                 vi = v[b, a0 + i]
                 base = wp + i * n
                 for j in range(n):
-                    acc[j] += w[base + j] * vi
+                    acc[b, j] += w[base + j] * vi
         if has_next:
             for j in range(n):
                 s = 0.0
                 base = wn + j * n_next
                 for k in range(n_next):
                     s += w[base + k] * v[b, e0 + k]
-                acc[j] += s
-        for j in range(n):
-            num = acc[j] + bias[c0 + j]
-            d = denom[c0 + j]
-            if l == L:
-                num += cur[b, j] + beta[b, j] * target[b, j]
-                d += beta[b, j]
-            if d > 0.0:
-                x = num / d
-                if x < lo[c0 + j]:
-                    x = lo[c0 + j]
-                elif x > hi[c0 + j]:
-                    x = hi[c0 + j]
-                old = v[b, c0 + j]
-                diff = abs(x - old)
-                if diff > dmax:
-                    dmax = diff
-                v[b, c0 + j] = x
-    return dmax
+                acc[b, j] += s
+    return finish_layer(v, c0, acc, bias, denom, lo, hi, cur, beta, target, l == L)
 
 
 @njit(cache=True)

@@ -285,9 +285,12 @@ def relax(prep: Prepared, v: np.ndarray, max_sweeps: int = 4, tol: float = 0.0,
     if np.any(beta_a < 0):
         d_out = prep.denom[net.offsets[-2]:] + beta_a
         unstable = int(np.count_nonzero(d_out <= 0))
-    nit, delta = _k.relax_layers(v, net.offsets, params.w_flat, net.weight_offsets, prep.drive1,
-                                 params.b_flat, prep.denom, net.lo, net.hi, cur, beta_a, tgt,
-                                 int(max_sweeps), float(tol))
+    if _use_blas(net, B):
+        nit, delta = _relax_blas(prep, v, int(max_sweeps), float(tol), cur, beta_a, tgt)
+    else:
+        nit, delta = _k.relax_layers(v, net.offsets, params.w_flat, net.weight_offsets,
+                                     prep.drive1, params.b_flat, prep.denom, net.lo, net.hi,
+                                     cur, beta_a, tgt, int(max_sweeps), float(tol))
     if not np.isfinite(delta) or not np.all(np.isfinite(v[:, net.offsets[1]:])):
         status = 3
     elif unstable:
@@ -298,6 +301,45 @@ def relax(prep: Prepared, v: np.ndarray, max_sweeps: int = 4, tol: float = 0.0,
         status = 1
     success = status == 0 or (status == 1 and tol <= 0)
     return RelaxResult(int(nit), float(delta), status, STATUS_MESSAGES[status], success, unstable)
+
+
+#: Above this many multiply-adds per sweep between free layers, the layer
+#: products go to BLAS (numpy GEMMs) instead of the fused numba loops, which win
+#: for small products (DRN-XS: the 100x10 output layer) by avoiding call overhead.
+BLAS_MIN_MACS = 2_000_000
+
+
+def _use_blas(net: LayeredNetwork, B: int) -> bool:
+    s = net.sizes
+    free_macs = 2 * B * sum(s[l] * s[l + 1] for l in range(1, len(s) - 1))
+    return free_macs >= BLAS_MIN_MACS
+
+
+def _relax_blas(prep: Prepared, v, max_sweeps: int, tol: float, cur, beta, tgt):
+    """:func:`relax` with each layer's neighbour sums computed by numpy GEMMs."""
+    params = prep.params
+    net = params.net
+    ws = params.weights
+    L = net.n_layers
+    views = layer_views(net, v)
+    o = net.offsets
+    dmax = 0.0
+    it = 0
+    for it in range(1, max_sweeps + 1):
+        dmax = 0.0
+        for parity in (1, 0):
+            for l in range(1, L + 1):
+                if l % 2 != parity:
+                    continue
+                acc = prep.drive1.copy() if l == 1 else views[l - 1] @ ws[l - 1]
+                if l < L:
+                    acc += views[l + 1] @ ws[l].T
+                d = _k.finish_layer(v, int(o[l]), acc, params.b_flat, prep.denom, net.lo, net.hi,
+                                    cur, beta, tgt, l == L)
+                dmax = max(dmax, d)
+        if tol > 0.0 and dmax <= tol:
+            break
+    return it, dmax
 
 
 def _per_output(a, B: int, n_out: int) -> np.ndarray:
