@@ -224,6 +224,59 @@ def pnjlim(vnew, vold, vt, vcrit):
 
 
 @njit(cache=True)
+def limit_junction(v, vprev, first, vte, vcrit):
+    """The junction voltage a Newton iteration may use, and whether it was limited.
+
+    Later iterations: SPICE's pnjlim against the previous value ``vprev``.
+    First iteration (no previous iterate): a junction hotter than ``vcrit``
+    starts at ``vcrit``.
+    """
+    if not first:
+        return pnjlim(v, vprev, vte, vcrit)
+    if v > vcrit:
+        return vcrit, True
+    return v, False
+
+
+@njit(cache=True)
+def junction_voltage(x, b, c0, ia, ic, k):
+    """v_d of diode ``k`` in sample ``b``: fixed part plus anode minus cathode unknowns."""
+    v = c0[b, k]
+    if ia[k] >= 0:
+        v += x[b, ia[k]]
+    if ic[k] >= 0:
+        v -= x[b, ic[k]]
+    return v
+
+
+@njit(cache=True)
+def accept_step(x, b, xn):
+    """Write the Newton iterate ``xn`` into ``x[b]`` unless it is non-finite.
+
+    Returns (max |change|, finite); ``x[b]`` is left untouched when not finite.
+    """
+    n = xn.shape[0]
+    dmax = 0.0
+    for q in range(n):
+        if not math.isfinite(xn[q]):
+            return dmax, False
+        dq = abs(xn[q] - x[b, q])
+        if dq > dmax:
+            dmax = dq
+    for q in range(n):
+        x[b, q] = xn[q]
+    return dmax, True
+
+
+@njit(cache=True)
+def junction_currents(x, b, c0, ia, ic, isat, vte, gmin, icur):
+    """icur[b, k] <- the Shockley current of every diode at the state ``x[b]``."""
+    for k in range(ia.shape[0]):
+        i, g = junction(junction_voltage(x, b, c0, ia, ic, k), isat[k], vte[k], gmin)
+        icur[b, k] = i
+
+
+@njit(cache=True)
 def newton_dense(M, rhs, ia, ic, c0, isat, vte, vcrit, gmin, x, maxiter, tol,
                  status, nit, icur):
     """Damped (junction-limited) Newton for ``M x + C^T i(C x + c0) = rhs``, per sample.
@@ -250,29 +303,16 @@ def newton_dense(M, rhs, ia, ic, c0, isat, vte, vcrit, gmin, x, maxiter, tol,
         status[b] = 1
         nit[b] = maxiter
         for k in range(d):
-            v = c0[b, k]
-            if ia[k] >= 0:
-                v += x[b, ia[k]]
-            if ic[k] >= 0:
-                v -= x[b, ic[k]]
-            vl[k] = v
+            vl[k] = junction_voltage(x, b, c0, ia, ic, k)
         for it in range(maxiter):
             limited = False
             J[:, :] = M
             for q in range(n):
                 r[q] = rhs[b, q]
             for k in range(d):
-                v = c0[b, k]
-                if ia[k] >= 0:
-                    v += x[b, ia[k]]
-                if ic[k] >= 0:
-                    v -= x[b, ic[k]]
-                if it > 0:
-                    v, lim = pnjlim(v, vl[k], vte[k], vcrit[k])
-                    limited = limited or lim
-                elif v > vcrit[k]:     # no previous iterate: start a hot junction at vcrit
-                    v = vcrit[k]
-                    limited = True
+                v, lim = limit_junction(junction_voltage(x, b, c0, ia, ic, k), vl[k], it == 0,
+                                        vte[k], vcrit[k])
+                limited = limited or lim
                 vl[k] = v
                 i, g = junction(v, isat[k], vte[k], gmin)
                 # linearised current: i + g (vd - v) with vd = C x + c0
@@ -289,32 +329,16 @@ def newton_dense(M, rhs, ia, ic, c0, isat, vte, vcrit, gmin, x, maxiter, tol,
                     J[a, c] -= g
                     J[c, a] -= g
             xn = np.linalg.solve(J, r)
-            dmax = 0.0
-            finite = True
-            for q in range(n):
-                dq = abs(xn[q] - x[b, q])
-                if not math.isfinite(xn[q]):
-                    finite = False
-                if dq > dmax:
-                    dmax = dq
+            dmax, finite = accept_step(x, b, xn)
             if not finite:
                 status[b] = 2
                 nit[b] = it + 1
                 break
-            for q in range(n):
-                x[b, q] = xn[q]
             if dmax <= tol and not limited:
                 status[b] = 0
                 nit[b] = it + 1
                 break
-        for k in range(d):
-            v = c0[b, k]
-            if ia[k] >= 0:
-                v += x[b, ia[k]]
-            if ic[k] >= 0:
-                v -= x[b, ic[k]]
-            i, g = junction(v, isat[k], vte[k], gmin)
-            icur[b, k] = i
+        junction_currents(x, b, c0, ia, ic, isat, vte, gmin, icur)
 
 
 # ------------------------------------------------------ Krylov solvers (CSR)
@@ -493,12 +517,7 @@ def newton_schur(Mkk, Mke, Mee, keep, elim, rhs, ia, ic, c0, isat, vte, vcrit, g
         status[b] = 1
         nit[b] = maxiter
         for j in range(d):
-            v = c0[b, j]
-            if ia[j] >= 0:
-                v += x[b, ia[j]]
-            if ic[j] >= 0:
-                v -= x[b, ic[j]]
-            vl[j] = v
+            vl[j] = junction_voltage(x, b, c0, ia, ic, j)
         for it in range(maxiter):
             limited = False
             Jkk[:, :] = Mkk
@@ -509,17 +528,9 @@ def newton_schur(Mkk, Mke, Mee, keep, elim, rhs, ia, ic, c0, isat, vte, vcrit, g
             for q in range(e):
                 re[q] = rhs[b, elim[q]]
             for j in range(d):
-                v = c0[b, j]
-                if ia[j] >= 0:
-                    v += x[b, ia[j]]
-                if ic[j] >= 0:
-                    v -= x[b, ic[j]]
-                if it > 0:
-                    v, lim = pnjlim(v, vl[j], vte[j], vcrit[j])
-                    limited = limited or lim
-                elif v > vcrit[j]:     # no previous iterate: start a hot junction at vcrit
-                    v = vcrit[j]
-                    limited = True
+                v, lim = limit_junction(junction_voltage(x, b, c0, ia, ic, j), vl[j], it == 0,
+                                        vte[j], vcrit[j])
+                limited = limited or lim
                 vl[j] = v
                 i, g = junction(v, isat[j], vte[j], gmin)
                 ieq = i + g * (c0[b, j] - v)
@@ -575,29 +586,13 @@ def newton_schur(Mkk, Mke, Mee, keep, elim, rhs, ia, ic, c0, isat, vte, vcrit, g
                 for p in range(k):
                     s -= Jke[p, q] * xk[p]
                 xn[elim[q]] = s / Jee[q]
-            dmax = 0.0
-            finite = True
-            for q in range(n):
-                if not math.isfinite(xn[q]):
-                    finite = False
-                dq = abs(xn[q] - x[b, q])
-                if dq > dmax:
-                    dmax = dq
+            dmax, finite = accept_step(x, b, xn)
             if not finite:
                 status[b] = 2
                 nit[b] = it + 1
                 break
-            for q in range(n):
-                x[b, q] = xn[q]
             if dmax <= tol and not limited:
                 status[b] = 0
                 nit[b] = it + 1
                 break
-        for j in range(d):
-            v = c0[b, j]
-            if ia[j] >= 0:
-                v += x[b, ia[j]]
-            if ic[j] >= 0:
-                v -= x[b, ic[j]]
-            i, g = junction(v, isat[j], vte[j], gmin)
-            icur[b, j] = i
+        junction_currents(x, b, c0, ia, ic, isat, vte, gmin, icur)

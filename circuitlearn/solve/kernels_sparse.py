@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from circuitlearn.solve.kernels import junction, pnjlim
+from circuitlearn.solve.kernels import junction, limit_junction
 
 #: Samples factorised together (the vectorised dimension).
 CHUNK = 32
@@ -460,12 +460,8 @@ def newton_ldl(colptr, rowidx, uptr, ua, ub, udst, perm, mvals, ia, ic, paa, pcc
                         v += X[a, l]
                     if c >= 0:
                         v -= X[c, l]
-                    if itl[l] > 0:
-                        v, lk = pnjlim(v, VL[k, l], vte[k], vcrit[k])
-                        if lk:
-                            lim[l] = True
-                    elif v > vcrit[k]:   # no previous iterate: a hot junction starts at vcrit
-                        v = vcrit[k]
+                    v, lk = limit_junction(v, VL[k, l], itl[l] == 0, vte[k], vcrit[k])
+                    if lk:
                         lim[l] = True
                     VL[k, l] = v
                     i, g = junction(v, isat[k], vte[k], gmin)
