@@ -58,6 +58,8 @@ voltage is checked.  Diode series resistances are kept (internal node).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -321,7 +323,7 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
                    "active-set": "active-set"}[method]
     out = _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method_name)
     if record_energy:
-        object.__setattr__(out, "energy", energy[:sweeps + 1])
+        out = dataclasses.replace(out, energy=energy[:sweeps + 1])
     return out
 
 

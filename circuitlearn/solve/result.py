@@ -57,6 +57,9 @@ class SolveResult:
     sample_success: np.ndarray
     node_names: tuple[str, ...] = field(default=(), repr=False)
     method: str = ""
+    #: ideal diodes with ``record_energy=True``: float64[sweeps + 1, batch], the
+    #: circuit's energy after each coordinate-descent sweep (else ``None``)
+    energy: np.ndarray | None = field(default=None, repr=False)
 
     def node(self, name: str) -> np.ndarray:
         """Voltages of one node over the batch."""
