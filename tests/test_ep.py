@@ -6,6 +6,7 @@ import pytest
 from circuitlearn.device.simulator import LayeredSimulator
 from circuitlearn.learn import ep, losses, optim
 from circuitlearn.solve import layered as ly
+from finite_differences import central_differences
 
 SIZES = (6, 8, 4)
 
@@ -30,24 +31,14 @@ def _mean_loss(dev, x, y, loss):
 def _fd_grads(dev, x, y, loss, eps=1e-5):
     """Central finite differences of the batch-mean loss w.r.t. every W and b."""
     ws, bs = dev.conductances(), dev.biases()
-    out = []
-    for which, arrays in (("w", ws), ("b", bs)):
-        for l, A in enumerate(arrays):
-            G = np.zeros_like(A)
-            for idx in np.ndindex(A.shape):
-                vals = []
-                for s in (+1, -1):
-                    B = [a.copy() for a in arrays]
-                    B[l][idx] += s * eps
-                    if which == "w":
-                        dev.set_parameters(B, bs)
-                    else:
-                        dev.set_parameters(ws, B)
-                    vals.append(_mean_loss(dev, x, y, loss))
-                G[idx] = (vals[0] - vals[1]) / (2 * eps)
-            out.append(G)
+    nw = len(ws)
+
+    def mean_loss(arrays):
+        dev.set_parameters(arrays[:nw], arrays[nw:])
+        return _mean_loss(dev, x, y, loss)
+    grads = central_differences(mean_loss, ws + bs, eps)
     dev.set_parameters(ws, bs)
-    return np.concatenate([g.ravel() for g in out])
+    return np.concatenate([g.ravel() for g in grads])
 
 
 def _ep_vec(dev, x, y, loss, cfg):

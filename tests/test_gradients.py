@@ -14,6 +14,7 @@ from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.learn import ep, gradients as gr, losses
 from circuitlearn.solve import layered as ly
 from circuitlearn.solve import solve
+from finite_differences import central_differences
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,21 +31,12 @@ def _drn(seed=0, sizes=(6, 8, 3), gain=2.0, batch=4, vth=0.0):
 
 
 def _fd_layered(ws, bs, v_in, y, loss, vth, eps=1e-6):
-    def mean_loss(w, b):
-        return loss(gr.layered_equilibrium(w, b, v_in, vth=vth)[-1], y)[0].mean()
-    out = []
-    for which, arrays in (("w", ws), ("b", bs)):
-        for l, A in enumerate(arrays):
-            G = np.zeros_like(A)
-            for idx in np.ndindex(A.shape):
-                vals = []
-                for s in (1, -1):
-                    C = [a.copy() for a in arrays]
-                    C[l][idx] += s * eps
-                    vals.append(mean_loss(C, bs) if which == "w" else mean_loss(ws, C))
-                G[idx] = (vals[0] - vals[1]) / (2 * eps)
-            out.append(G)
-    return np.concatenate([g.ravel() for g in out])
+    nw = len(ws)
+
+    def mean_loss(arrays):
+        v = gr.layered_equilibrium(arrays[:nw], arrays[nw:], v_in, vth=vth)
+        return loss(v[-1], y)[0].mean()
+    return np.concatenate([g.ravel() for g in central_differences(mean_loss, ws + bs, eps)])
 
 
 @pytest.mark.parametrize("loss,vth,sizes", [
