@@ -207,35 +207,11 @@ def reduced_plan(red, max_updates):
 
 # ------------------------------------------- products without [n, B] temporaries
 @njit(cache=True, error_model="numpy")
-def csr_acc_rows_t(indptr, indices, data, S, col0, sign, out):
-    """``out += sign * (A @ S[:, col0:col0+k].T)`` in place, ``A`` CSR ``[m, k]``.
-
-    S float64[B, >= col0+k] (sample-major), out float64[m, B].  Each row of the
-    product is summed in CSR order before it is added, so the result equals
-    ``out + sign * (A @ S[:, col0:col0+k].T)`` computed by scipy, bit for bit,
-    without allocating the ``[m, B]`` product.
-    """
-    m = indptr.shape[0] - 1
-    B = S.shape[0]
-    acc = np.empty(B)
-    for i in range(m):
-        if indptr[i] == indptr[i + 1]:
-            continue
-        for b in range(B):
-            acc[b] = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p] + col0
-            v = data[p]
-            for b in range(B):
-                acc[b] += v * S[b, j]
-        for b in range(B):
-            out[i, b] += sign * acc[b]
-
-
-@njit(cache=True, error_model="numpy")
 def csr_acc_cols(indptr, indices, data, X, sign, out):
     """``out += sign * (A @ X)`` in place, ``A`` CSR ``[m, k]``, X float64[k, B], out float64[m, B]
-    (row sums in CSR order first, as scipy forms the product)."""
+    (row sums in CSR order first, as scipy forms the product, so the result equals scipy's bit
+    for bit without allocating the ``[m, B]`` product).  ``X`` may be a transposed view of a
+    sample-major ``[B, k]`` block (``S[:, c0:c1].T``): no copy is made."""
     m = indptr.shape[0] - 1
     B = X.shape[1]
     acc = np.empty(B)

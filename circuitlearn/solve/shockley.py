@@ -199,8 +199,8 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         demand = np.ascontiguousarray(red.Lxf @ vext[red.free])
         Lxx, Qx, Ax, T = red.Lxx, red.Qx, red.Ax, red.Tsrc
         kernels_sparse.csr_acc_cols(Lxx.indptr, Lxx.indices, Lxx.data, vfx, 1.0, demand)
-        kernels_sparse.csr_acc_rows_t(Qx.indptr, Qx.indices, Qx.data, S, nv, -1.0, demand)
-        kernels_sparse.csr_acc_rows_t(Ax.indptr, Ax.indices, Ax.data, lam, 0, 1.0, demand)
+        kernels_sparse.csr_acc_cols(Qx.indptr, Qx.indices, Qx.data, S[:, nv:].T, -1.0, demand)
+        kernels_sparse.csr_acc_cols(Ax.indptr, Ax.indices, Ax.data, lam.T, 1.0, demand)
         isrc = (kernels_sparse.csr_times_cols_t(T.indptr, T.indices, T.data, demand, np.empty((B, nv)))
                 if nv else np.zeros((B, 0)))
     else:
