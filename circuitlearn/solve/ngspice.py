@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from circuitlearn.errors import BackendError
+from circuitlearn.netlist.writer import write_netlist
 from circuitlearn.solve.result import STATUS_MESSAGES, SolveResult
 
 #: Simulator options for validation runs (tight tolerances, as in issue 3).
@@ -92,11 +93,9 @@ class NgspiceSession:
     """
 
     def __init__(self, circuit, options: str = TIGHT_OPTIONS):
-        from circuitlearn.netlist.writer import write_netlist
         self.circuit = circuit
         self.options = options
         self._ng = _ngspice()
-        self._write = write_netlist
         self.n_runs = 0
         self._activate()
 
@@ -107,7 +106,7 @@ class NgspiceSession:
             return
         if _active is not None:
             _active._release()
-        self._load(self._write(self.circuit.to_netlist()))
+        self._load(write_netlist(self.circuit.to_netlist()))
         self._current = self.circuit.default_sources().copy()
         _active = self
 
