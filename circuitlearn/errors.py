@@ -64,3 +64,9 @@ class DataError(CircuitLearnError):
 
 class BackendError(CircuitLearnError):
     """A simulation backend (ngspice) is missing or reported an error."""
+
+
+class TrainingError(CircuitLearnError):
+    """Training stopped: the loss diverged or the nudging would be unstable.
+
+    The message says what happened and where the last good checkpoint is."""

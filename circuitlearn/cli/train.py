@@ -393,8 +393,10 @@ def _overrides(args):
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="train a DRN by equilibrium propagation",
-                       description="Train a deep resistive network by EP (config: TOML and/or flags).")
+    p = sub.add_parser("train", help="train a netlist task or a DRN (EP, coupled learning)",
+                       description="Train the circuit of a netlist task (a TOML file with a "
+                                   "[circuit] section, see circuitlearn.learn.task) or a deep "
+                                   "resistive network by EP (config: TOML and/or flags).")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--out", default="runs/train", help="output folder (results, checkpoint)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -415,6 +417,10 @@ def add_parser(sub):
 
 
 def run_train(args) -> int:
+    from circuitlearn.learn.task import is_task_file
+    if args.config and is_task_file(args.config):
+        from circuitlearn.cli.task import run_task
+        return run_task(args, _overrides(args))
     cfg = load_config(args.config, _overrides(args))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     results, _, _ = run_training(cfg, args.out, resume=args.resume,

@@ -1,0 +1,90 @@
+"""``circuitlearn train --config TASK.toml`` for a task over the user's own netlist.
+
+A TOML file with a ``[circuit]`` section is a netlist task
+(:mod:`circuitlearn.learn.task`); this module maps the command's flags onto
+its keys, runs :func:`circuitlearn.learn.loop.fit`, writes the trained deck
+and checks a few predictions in ngspice.  The last stdout line is one JSON
+object: ``test_error`` (classification) or ``test_mse`` and
+``initial_test_mse`` (regression), ``netlist`` (the trained deck), ``out``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from circuitlearn.errors import ConfigError
+
+#: train-command flag -> (section, key) of a netlist task
+TASK_FLAGS = {
+    "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
+    "seed": ("train", "seed"), "lr": ("optim", "lr"), "momentum": ("optim", "momentum"),
+    "decay": ("optim", "decay"), "beta": ("algorithm", "beta"),
+    "estimator": ("algorithm", "estimator"), "nudging": ("algorithm", "nudging"),
+    "loss": ("algorithm", "loss"), "device": ("circuit", "backend"),
+}
+
+
+def task_overrides(drn_overrides: dict) -> dict:
+    """The train command's ``{(section, key): value}`` (DRN names) as task keys."""
+    by_flag = {(sec, key): flag for flag, (sec, key) in
+               ((f, v[:2]) for f, v in _drn_flags().items())}
+    out = {}
+    for (sec, key), val in drn_overrides.items():
+        flag = by_flag[(sec, key)]
+        if flag not in TASK_FLAGS:
+            raise ConfigError(f"--{flag.replace('_', '-')} is a DRN option; a netlist task "
+                              "declares its circuit in [circuit]", "command line",
+                              "--" + flag.replace("_", "-"))
+        if flag == "lr":
+            if len(val) != 1:
+                raise ConfigError("a netlist task takes one learning rate", "command line",
+                                  "--lr")
+            val = val[0]
+        if flag == "device" and val == "simulator":
+            val = "numba"
+        out[TASK_FLAGS[flag]] = val
+    return out
+
+
+def _drn_flags():
+    from circuitlearn.cli.train import FLAGS
+    return FLAGS
+
+
+def run_task(args, drn_overrides: dict) -> int:
+    from circuitlearn.learn import loop
+    from circuitlearn.learn.task import build_device, load_task, load_task_data
+    from circuitlearn.netlist.writer import write_netlist
+    overrides = task_overrides(drn_overrides)
+    cfg = load_task(args.config, overrides)
+    if args.resume:
+        ckpt = os.path.join(args.out, "checkpoint.npz")
+        if os.path.exists(ckpt):
+            meta, _, _ = loop.load_checkpoint(ckpt)
+            cfg = loop.resumed_config(meta["config"], overrides)
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    device = build_device(cfg)
+    data = load_task_data(cfg)
+    t0 = time.perf_counter()
+    res = loop.fit(device, data, cfg, args.out, resume=args.resume, overrides=overrides,
+                   log=log, progress=not args.no_progress)
+    seconds = time.perf_counter() - t0
+    path = os.path.join(args.out, "trained.cir")
+    with open(path, "w") as fh:
+        fh.write(write_netlist(device.trained_circuit().to_netlist()))
+    h, init = res["epochs"], res["initial"]["test"]
+    summary = {"out": args.out, "netlist": path, "epochs": len(h), "rule": cfg["algorithm"]["rule"],
+               "backend": device.backend, "train_seconds": round(seconds, 3)}
+    last = h[-1] if h else {f"test_{k}": v for k, v in init.items()}
+    if "error" in init:
+        summary |= {"test_error": last["test_error"], "initial_test_error": init["error"]}
+    else:
+        summary |= {"test_mse": last["test_mse"], "initial_test_mse": init["mse"]}
+    if cfg["train"]["n_check"] > 0:
+        summary["ngspice"] = loop.ngspice_check(device, data[2], cfg["train"]["n_check"])
+    with open(os.path.join(args.out, "summary.json"), "w") as fh:
+        json.dump(loop.strict_json(summary), fh, indent=1)
+    print(json.dumps(loop.strict_json(summary)))
+    return 0

@@ -1,0 +1,312 @@
+"""A hardware-in-the-loop device over any compiled circuit (the user's own netlist).
+
+:class:`NetlistDevice` offers the bench verbs on a circuit whose inputs are
+some of its independent sources, whose outputs are node voltages (or
+differences of two nodes) and whose trainable elements are some of its
+resistors:
+
+* ``set_inputs(values)`` -- the DC values of the input sources, ``[B, n_inputs]`` (V or A);
+* ``inject_currents(I)`` -- currents ``[B, n_probe]`` (A, into the node) at the output nodes;
+* ``connect_targets(beta, t)`` -- each output node through a conductance ``beta``
+  (S, may be negative) to a source at ``t`` ``[B, n_probe]``;
+* ``clamp_outputs(v)`` -- the output nodes held at ``v`` ``[B, n_probe]`` by sources;
+* ``clear_nudge()`` -- the free circuit again;
+* ``measure()`` -- all node voltages ``[B, n_nodes]`` (what probes would read);
+* ``program(delta)`` / ``conductances()`` / ``set_conductances(g)`` -- the trainable
+  conductances as one flat vector, clamped to ``[g_min, g_max]`` like real hardware.
+
+"Probe nodes" are the distinct non-ground nodes named by the outputs (an
+output ``"a-b"`` reads ``v_a - v_b`` and probes both ``a`` and ``b``).
+
+Each way of nudging is a *variant* of the user's circuit with a few elements
+added after the user's own (so the user's resistors keep their indices):
+current sources ``inudge.<node>`` for injection, a resistor ``rnudge.<node>``
+to a node driven by ``vnudge.<node>`` for conductance nudging, sources
+``vclamp.<node>`` for clamping.  Each variant is compiled once, on first
+use; programming changes only conductances.  Backends: ``"numba"`` with
+``diodes="ideal"`` or ``"shockley"``, and ``"ngspice"`` (one session per
+variant, conductances re-programmed with ``alter``).
+"""
+from __future__ import annotations
+
+import fnmatch
+
+import numpy as np
+
+from circuitlearn.errors import BackendError
+
+VARIANTS = ("free", "inject", "conduct", "clamp")
+
+
+def parse_output(spec: str) -> tuple[str, str]:
+    """``"o1"`` -> ``("o1", "0")``; ``"a-b"`` -> ``("a", "b")`` (names lower case)."""
+    s = str(spec).strip().lower()
+    if "-" in s:
+        a, b = s.split("-", 1)
+        return a.strip(), b.strip()
+    return s, "0"
+
+
+def match_trainable(names, patterns) -> np.ndarray:
+    """Indices of the resistors whose (flattened) names match any glob in ``patterns``,
+    in circuit order; raises ``KeyError(pattern)`` for a glob that matches nothing."""
+    hit = np.zeros(len(names), bool)
+    for p in patterns:
+        m = np.array([fnmatch.fnmatchcase(n, str(p).lower()) for n in names], bool)
+        if not m.any():
+            raise KeyError(p)
+        hit |= m
+    return np.flatnonzero(hit).astype(np.int64)
+
+
+class NetlistDevice:
+    """Train a compiled circuit through the bench verbs (see the module docstring).
+
+    Parameters
+    ----------
+    circuit : Circuit (compiled from the user's netlist)
+    inputs : source names carrying the inputs, in column order
+    outputs : output specs ``"node"`` or ``"a-b"``
+    trainable : resistor indices that can be programmed (``match_trainable``)
+    g_min, g_max : programmable range (S)
+    backend, diodes : as :func:`circuitlearn.solve.solve`
+    input_scale, input_offset : ``value = offset + scale * x`` (scalars or per input)
+    """
+
+    def __init__(self, circuit, inputs, outputs, trainable, g_min=0.0, g_max=np.inf,
+                 backend="numba", diodes="ideal", input_scale=1.0, input_offset=0.0,
+                 tol=1e-10):
+        self.circuit = circuit
+        src = {n: i for i, n in enumerate(circuit.source_names)}
+        missing = [n for n in inputs if n.lower() not in src]
+        if missing:
+            raise KeyError(missing[0])
+        self.input_index = np.array([src[n.lower()] for n in inputs], dtype=np.int64)
+        self.outputs = [parse_output(o) for o in outputs]
+        probes = []
+        for a, b in self.outputs:
+            for n in (a, b):
+                if n != "0" and n not in probes:
+                    probes.append(n)
+        self.probe_names = tuple(probes)
+        self.probe_index = np.array([circuit.node_index(n) for n in probes], dtype=np.int64)
+        self._pos = np.array([probes.index(a) if a != "0" else -1 for a, _ in self.outputs])
+        self._neg = np.array([probes.index(b) if b != "0" else -1 for _, b in self.outputs])
+        self.trainable = np.asarray(trainable, dtype=np.int64)
+        self.g_min, self.g_max = float(g_min), float(g_max)
+        if not 0.0 <= self.g_min <= self.g_max:
+            raise ValueError(f"need 0 <= g_min <= g_max, got {g_min}, {g_max}")
+        self.backend, self.diodes, self.tol = backend, diodes, float(tol)
+        if backend == "ngspice" and diodes == "ideal":
+            self.diodes = "shockley"      # ngspice has no ideal diode: the .model cards as they are
+        self.input_scale = np.broadcast_to(np.asarray(input_scale, float), (len(inputs),)).copy()
+        self.input_offset = np.broadcast_to(np.asarray(input_offset, float), (len(inputs),)).copy()
+        self._g = circuit.conductance.copy()
+        self._g[self.trainable] = np.clip(self._g[self.trainable], max(self.g_min, 1e-300),
+                                          self.g_max)
+        ends = circuit.resistor_nodes
+        self._edges = ends[self.trainable]          # [m_t, 2] node indices of trainable resistors
+        self._variants = {}      # mode -> [circuit, ngspice session, stale, node map]
+        self._x = None
+        self._mode, self._nudge_beta, self._nudge_values = "free", None, None
+        self._status = {}
+
+    # ------------------------------------------------------------- sizes
+    @property
+    def n_outputs(self) -> int:
+        return len(self.outputs)
+
+    @property
+    def n_trainable(self) -> int:
+        return int(self.trainable.size)
+
+    @property
+    def trainable_names(self) -> tuple:
+        return tuple(self.circuit.resistor_names[i] for i in self.trainable)
+
+    @property
+    def node_names(self) -> tuple:
+        return self.circuit.node_names
+
+    # ------------------------------------------------------------- read-out helpers
+    def readout(self, V) -> np.ndarray:
+        """Outputs ``[B, n_outputs]`` from node voltages ``[B, n_nodes]``."""
+        P = V[:, self.probe_index]
+        return self.readout_probes(P)
+
+    def readout_probes(self, P) -> np.ndarray:
+        zero = np.zeros((P.shape[0], 1))
+        Pz = np.concatenate([P, zero], axis=1)      # index -1 reads ground (0 V)
+        return Pz[:, self._pos] - Pz[:, self._neg]
+
+    def output_to_probe(self, gy) -> np.ndarray:
+        """Chain rule: ``dC/dy`` ``[B, n_outputs]`` -> ``dC/dv`` at the probe nodes."""
+        g = np.zeros((gy.shape[0], len(self.probe_names) + 1))
+        np.add.at(g.T, self._pos, gy.T)
+        np.subtract.at(g.T, self._neg, gy.T)
+        return g[:, :-1]
+
+    def probe_conductance(self) -> np.ndarray:
+        """Total resistor conductance at each probe node (S), for nudging stability."""
+        ends = self.circuit.resistor_nodes
+        tot = np.zeros(self.circuit.n_nodes)
+        np.add.at(tot, ends[:, 0], self._g)
+        np.add.at(tot, ends[:, 1], self._g)
+        return tot[self.probe_index]
+
+    def branch_voltages(self, V) -> np.ndarray:
+        """Voltage across each trainable resistor ``[B, n_trainable]``."""
+        return V[:, self._edges[:, 0]] - V[:, self._edges[:, 1]]
+
+    # ------------------------------------------------------------- programming
+    def conductances(self) -> np.ndarray:
+        return self._g[self.trainable].copy()
+
+    def set_conductances(self, g) -> None:
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != (self.n_trainable,):
+            raise ValueError(f"conductances must have shape ({self.n_trainable},), got {g.shape}")
+        self._g[self.trainable] = np.clip(g, self.g_min, self.g_max)
+        self._mark_stale()
+
+    def program(self, delta) -> None:
+        """Change the trainable conductances by ``delta`` (flat), clamped to the range."""
+        d = np.asarray(delta, dtype=np.float64)
+        if d.shape != (self.n_trainable,):
+            raise ValueError(f"delta must have shape ({self.n_trainable},), got {d.shape}")
+        self._g[self.trainable] = np.clip(self._g[self.trainable] + d, self.g_min, self.g_max)
+        self._mark_stale()
+
+    def _mark_stale(self):
+        for v in self._variants.values():
+            v[2] = True
+
+    def trained_circuit(self):
+        """The user's circuit with the programmed conductances."""
+        return self.circuit.with_conductance(self._g.copy())
+
+    # ------------------------------------------------------------- stimulus
+    def input_values(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.input_index.size:
+            raise ValueError(f"inputs must be [batch, {self.input_index.size}], got {x.shape}")
+        return self.input_offset + self.input_scale * x
+
+    def set_inputs(self, x) -> None:
+        self._x = self.input_values(x)
+
+    def inject_currents(self, currents) -> None:
+        self._mode, self._nudge_values = "inject", self._probe_array(currents)
+
+    def connect_targets(self, beta, target) -> None:
+        b = float(beta)
+        if b == 0.0:
+            self.clear_nudge()
+            return
+        self._mode, self._nudge_beta = "conduct", b
+        self._nudge_values = self._probe_array(target)
+
+    def clamp_outputs(self, voltages) -> None:
+        self._mode, self._nudge_values = "clamp", self._probe_array(voltages)
+
+    def clear_nudge(self) -> None:
+        self._mode, self._nudge_beta, self._nudge_values = "free", None, None
+
+    def _probe_array(self, a):
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != len(self.probe_names):
+            raise ValueError(f"expected [batch, {len(self.probe_names)}] values at the probe "
+                             f"nodes {', '.join(self.probe_names)}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise FloatingPointError("non-finite nudge values")
+        return a
+
+    # ------------------------------------------------------------- variants
+    def _variant(self, mode):
+        v = self._variants.get(mode)
+        if v is None:
+            from circuitlearn.compile.circuit import compile_netlist
+            from circuitlearn.netlist.model import Element, Netlist
+            base = self.circuit.with_conductance(self._g.copy()).to_netlist()
+            extra = []
+            for n in self.probe_names:
+                if mode == "inject":
+                    extra.append(Element(f"inudge.{n}", "I", ("0", n), 0.0))
+                elif mode == "conduct":
+                    extra.append(Element(f"rnudge.{n}", "R", (n, f"nudge.{n}"), 1.0))
+                    extra.append(Element(f"vnudge.{n}", "V", (f"nudge.{n}", "0"), 0.0))
+                elif mode == "clamp":
+                    extra.append(Element(f"vclamp.{n}", "V", (n, "0"), 0.0))
+            net = Netlist(base.title, base.elements + tuple(extra), base.models)
+            c = compile_netlist(net, check=(mode != "free"))
+            # the variant's nodes in the user's node order (compilation renumbers them)
+            v = [c, None, False, np.array([c.node_index(n) for n in self.circuit.node_names])]
+            self._variants[mode] = v
+        if v[2]:
+            g = v[0].conductance.copy()
+            g[:self._g.size] = self._g
+            self._refresh(v, g)
+        return v
+
+    def _refresh(self, v, g):
+        v[0] = v[0].with_conductance(g)
+        if v[1] is not None:
+            v[1].set_conductance(g)
+        v[2] = False
+
+    def measure(self) -> np.ndarray:
+        """Settle and read every node voltage of the user's circuit ``[B, n_nodes]``."""
+        if self._x is None:
+            raise RuntimeError("set_inputs() before measure()")
+        mode = self._mode
+        v = self._variant(mode)
+        c = v[0]
+        if mode == "conduct":
+            g = c.conductance.copy()
+            g[self._g.size:] = self._nudge_beta
+            if not np.array_equal(g, c.conductance):
+                self._refresh(v, g)
+                c = v[0]
+        S = self._full_sources(c, mode)
+        from circuitlearn.solve import solve
+        kwargs = {}
+        if self.backend == "ngspice":
+            if v[1] is None:
+                from circuitlearn.solve.ngspice import NgspiceSession
+                v[1] = NgspiceSession(c)
+            kwargs["session"] = v[1]
+        res = solve(c, S, diodes=self.diodes, backend=self.backend, tol=self.tol, **kwargs)
+        if not res.success:
+            raise BackendError(f"{self.backend} solve ({mode} phase) failed: {res.message}")
+        V = np.ascontiguousarray(res.voltages[:, v[3]])
+        if not np.all(np.isfinite(V)):
+            raise FloatingPointError("the solve returned non-finite voltages")
+        self._status = {"nit": res.nit, "status": res.status, "message": res.message,
+                        "unstable": 0}
+        return V
+
+    def _full_sources(self, c, mode):
+        """Sources of variant ``c``: the user's (inputs set), then the nudge sources."""
+        B = self._x.shape[0]
+        base = self.circuit
+        nv, ni = len(base.vsource_names), len(base.isource_names)
+        user = np.tile(base.default_sources(), (B, 1))
+        user[:, self.input_index] = self._x
+        uv, ui = user[:, :nv], user[:, nv:]
+        if mode == "inject":
+            return np.concatenate([uv, ui, self._nudge_values], axis=1)
+        if mode in ("conduct", "clamp"):
+            return np.concatenate([uv, self._nudge_values, ui], axis=1)
+        return user
+
+    def measure_by_name(self) -> dict:
+        V = self.measure()
+        return {n: V[:, i] for i, n in enumerate(self.circuit.node_names)}
+
+    def last_status(self) -> dict:
+        return dict(self._status)
+
+    def close(self):
+        """Release the ngspice sessions."""
+        for v in self._variants.values():
+            v[1] = None

@@ -1,0 +1,182 @@
+r"""Learning rules on any circuit, from measured voltages only.
+
+Every rule here talks to a :class:`~circuitlearn.device.netlist_device.NetlistDevice`
+through its bench verbs and returns the estimate of ``dL/dg`` for the
+trainable conductances (a flat vector, batch mean); it never programs the
+device.  With ``dV_k`` the voltage across trainable resistor ``k``:
+
+* **Equilibrium Propagation** (seed 001): ``grad_k = [½ dV_k(β₂)² − ½ dV_k(β₁)²] / (β₂ − β₁)``,
+  the nudged states made by current injection ``I = −β dC/dv`` at the probe
+  nodes (``nudging="current"``) or by a conductance ``β`` from each output to a
+  source at its target (``nudging="conductance"``, single-ended MSE only).
+  Estimators as :class:`~circuitlearn.learn.ep.EPConfig`: one-sided, negative,
+  centered (O(β²) bias), random-sign.
+* **Coupled learning** (Stern et al. 2021): the outputs are clamped at
+  ``v_C = (1−η) v_F + η t``; ``grad_k = [½ dV_k(C)² − ½ dV_k(F)²] / η``
+  (the update ``Δg = −lr grad`` is their ``Δg ∝ −[(ΔV_C)² − (ΔV_F)²]/η``);
+  single-ended outputs.
+
+Losses (:class:`TaskLoss`) act on the read-out ``y`` (``[B, n_outputs]``):
+MSE on continuous targets (regression, multi-output) or on one-hot targets
+(classification), or softmax cross-entropy (classification).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuitlearn.errors import TrainingError
+from circuitlearn.learn.ep import EPConfig
+from circuitlearn.learn.losses import cross_entropy, one_hot
+
+TASKS = ("regression", "classification")
+RULES = ("ep", "coupled")
+#: -beta conductance nudging must leave at least this fraction of an output's own
+#: conductance (closer to 0 the nudged state is ill-conditioned and gradients explode).
+STABILITY_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class TaskLoss:
+    """``kind`` 'mse' or 'xent' on the read-out; ``task`` 'regression' or 'classification'.
+
+    ``target_scale``: the voltage of the "on" class for one-hot MSE targets;
+    ``scale``: the logit scale of cross-entropy (1/V)."""
+    kind: str = "mse"
+    task: str = "regression"
+    target_scale: float = 1.0
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in ("mse", "xent"):
+            raise ValueError(f"loss must be 'mse' or 'xent', got {self.kind!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.kind == "xent" and self.task != "classification":
+            raise ValueError("cross-entropy needs a classification task")
+
+    def output_targets(self, targets, n_out: int) -> np.ndarray:
+        """Target read-out ``[B, n_out]`` of MSE (continuous, or scaled one-hot)."""
+        if self.task == "regression":
+            return np.asarray(targets, dtype=np.float64).reshape(-1, n_out)
+        return self.target_scale * one_hot(targets, n_out)
+
+    def __call__(self, y, targets):
+        """(loss float64[B], dC/dy float64[B, n_out])."""
+        y = np.asarray(y, dtype=np.float64)
+        if self.kind == "xent":
+            return cross_entropy(y, targets, self.scale)
+        r = y - self.output_targets(targets, y.shape[1])
+        return 0.5 * np.sum(r * r, axis=1), r
+
+    def predict(self, y) -> np.ndarray:
+        return np.argmax(y, axis=1)
+
+
+def _half_sq(device, V):
+    dv = device.branch_voltages(V)
+    return 0.5 * dv * dv
+
+
+def free_state(device, x) -> np.ndarray:
+    """Inputs applied, no nudging: all node voltages ``[B, n_nodes]``."""
+    device.clear_nudge()
+    device.set_inputs(x)
+    return device.measure()
+
+
+def check_single_ended(device, what: str):
+    if np.any(device._neg >= 0) or len(device.probe_names) != device.n_outputs:
+        raise ValueError(f"{what} needs single-ended outputs (one node each, read against "
+                         "ground); differential outputs 'a-b' need current nudging")
+
+
+def check_nudge_stability(device, beta: float):
+    """Raise :class:`TrainingError` when ``-beta`` would leave an output with too little
+    conductance (``sum g - beta <= STABILITY_MARGIN * sum g``)."""
+    tot = device.probe_conductance()
+    bad = np.flatnonzero(tot - beta <= STABILITY_MARGIN * tot)
+    if bad.size:
+        n = device.probe_names[bad[0]]
+        raise TrainingError(
+            f"unstable nudging: output node {n} has {tot[bad[0]]:.4g} S of conductance and "
+            f"the -beta phase takes {beta:.4g} S from it (need beta < "
+            f"{1 - STABILITY_MARGIN:.2g} x that); lower beta or use nudging = 'current'")
+
+
+@dataclass(frozen=True, eq=False)
+class StepResult:
+    """grad: float64[n_trainable] (batch mean); free: float64[B, n_nodes];
+    y: float64[B, n_outputs] free read-out; loss: float64[B] at the free state."""
+    grad: np.ndarray
+    free: np.ndarray
+    y: np.ndarray
+    loss: np.ndarray
+
+
+def ep_step(device, x, targets, loss: TaskLoss, cfg: EPConfig,
+            rng: np.random.Generator | None = None) -> StepResult:
+    """Free phase plus the nudged phase(s) of ``cfg``; EP estimate of dL/dg."""
+    V = free_state(device, x)
+    y = device.readout(V)
+    lval, gy = loss(y, targets)
+    b1, b2 = cfg.nudge_pair(rng)
+    if cfg.nudging == "conductance":
+        if loss.kind != "mse":
+            raise ValueError("conductance nudging needs the MSE loss; use nudging = 'current'")
+        check_single_ended(device, "conductance nudging")
+        t = loss.output_targets(targets, device.n_outputs)
+        if min(b1, b2) < 0:
+            check_nudge_stability(device, -min(b1, b2))
+    else:
+        dcdv = device.output_to_probe(gy)
+    states = {0.0: V}
+    for beta in (b1, b2):
+        if beta in states:
+            continue
+        if cfg.nudging == "current":
+            device.inject_currents(-beta * dcdv)
+        else:
+            device.connect_targets(beta, t)
+        states[beta] = device.measure()
+    device.clear_nudge()
+    grad = (_half_sq(device, states[b2]) - _half_sq(device, states[b1])).mean(axis=0) / (b2 - b1)
+    return StepResult(grad, V, y, lval)
+
+
+def coupled_step(device, x, targets, loss: TaskLoss, eta: float) -> StepResult:
+    """Coupled learning: free phase, outputs clamped at ``(1-eta) v_F + eta t``."""
+    if not 0.0 < eta <= 1.0:
+        raise ValueError(f"eta must lie in (0, 1], got {eta!r}")
+    if loss.kind != "mse":
+        raise ValueError("coupled learning clamps outputs towards targets: it needs the MSE loss")
+    check_single_ended(device, "coupled learning")
+    V = free_state(device, x)
+    y = device.readout(V)
+    lval, _ = loss(y, targets)
+    t = loss.output_targets(targets, device.n_outputs)
+    device.clamp_outputs((1.0 - eta) * y + eta * t)
+    Vc = device.measure()
+    device.clear_nudge()
+    grad = (_half_sq(device, Vc) - _half_sq(device, V)).mean(axis=0) / eta
+    return StepResult(grad, V, y, lval)
+
+
+def exact_gradient(device, x, targets, loss: TaskLoss, tol: float = 1e-13) -> np.ndarray:
+    """dL/dg of the batch-mean loss by implicit differentiation (the yardstick)."""
+    from circuitlearn.learn.gradients import circuit_gradients
+    from circuitlearn.solve import solve
+    c = device.trained_circuit()
+    B = np.asarray(x).shape[0]
+    S = np.tile(c.default_sources(), (B, 1))
+    S[:, device.input_index] = device.input_values(x)
+    res = solve(c, S, diodes=device.diodes, tol=tol)
+    if not res.success:
+        raise TrainingError(f"exact gradient: the solve failed ({res.message})")
+    y = device.readout(res.voltages)
+    _, gy = loss(y, targets)
+    dv = np.zeros((B, c.n_nodes))
+    dv[:, device.probe_index] = device.output_to_probe(gy)
+    grad = circuit_gradients(c, res, dv, diodes=device.diodes)
+    return grad.conductance[:, device.trainable].mean(axis=0)
