@@ -1,3 +1,4 @@
+"""``python -m circuitlearn`` runs the ``circuitlearn`` command."""
 import sys
 
 from circuitlearn.cli import main

@@ -240,7 +240,8 @@ class NetlistDevice:
             net = Netlist(base.title, base.elements + tuple(extra), base.models)
             c = compile_netlist(net, check=(mode != "free"))
             # the variant's nodes in the user's node order (compilation renumbers them)
-            v = [c, None, False, np.array([c.node_index(n) for n in self.circuit.node_names])]
+            # stale: the deck's text rounded 1/(1/g); the exact conductances go in below
+            v = [c, None, True, np.array([c.node_index(n) for n in self.circuit.node_names])]
             self._variants[mode] = v
         if v[2]:
             g = v[0].conductance.copy()

@@ -164,7 +164,7 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
         raise ConfigError(f"cannot read task file ({exc.strerror})", path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path) from None
-    cfg = copy.deepcopy(DEFAULTS)
+    cfg = copy.deepcopy(DEFAULTS, {id(REQUIRED): REQUIRED})   # the sentinel stays itself
     for sec, table in data.items():
         if sec not in DEFAULTS:
             raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)})", path, sec)
