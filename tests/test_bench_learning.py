@@ -1,0 +1,23 @@
+"""The learning benchmark's smoke mode runs all three sides and writes its JSON."""
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.ngspice
+def test_bench_learning_smoke(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "bench_learning", os.path.join(ROOT, "experiments", "bench_learning.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--smoke", "--out", str(tmp_path)])
+    data = json.load(open(tmp_path / "bench_learning.json"))
+    assert [r["circuit"] for r in data["rows"]] == [r["circuit"] for r in rows]
+    for r in rows:
+        for rule in ("ep", "coupled"):
+            for side in ("ours", "scipy", "ngspice"):
+                assert r[f"{rule}_{side}_s"] > 0
