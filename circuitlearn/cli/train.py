@@ -250,11 +250,8 @@ def _jsonable(cfg):
 
 
 def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    raise TypeError(type(o))
+    from circuitlearn.learn.loop import json_default
+    return json_default(o)
 
 
 def load_checkpoint(path):

@@ -77,13 +77,13 @@ def _save(path, device, state, rng, epoch, history, cfg, initial):
     meta = {"epoch": epoch, "sgd_epoch": state.epoch, "sgd_step": state.step,
             "rng": rng.bit_generator.state, "history": history, "config": cfg,
             "initial": initial}
-    arrays["meta"] = np.array(json.dumps(meta, default=_jsonable))
+    arrays["meta"] = np.array(json.dumps(meta, default=json_default))
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
 
-def _jsonable(o):
+def json_default(o):
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -219,7 +219,7 @@ def strict_json(o):
 def _write_results(out_dir, cfg, initial, history):
     res = strict_json({"config": cfg, "initial": initial, "epochs": history})
     with open(os.path.join(out_dir, "results.json"), "w") as fh:
-        json.dump(res, fh, indent=1, default=_jsonable, allow_nan=False)
+        json.dump(res, fh, indent=1, default=json_default, allow_nan=False)
     if history:
         plot_task_curves(initial, history, os.path.join(out_dir, "curves.png"))
 
