@@ -279,3 +279,30 @@ def test_drn_flags_are_refused_for_a_netlist_task(tmp_path, capsys):
     task = _copy_task(tmp_path)
     assert main(["train", "--config", task, "--out", str(tmp_path / "o"), "--hidden", "8"]) == 1
     assert "--hidden is a DRN option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("nudging", ["current", "conductance"])
+def test_general_path_equals_the_layered_path_on_a_drn_deck(nudging):
+    """drn_small.cir read from its file: the general device's exact gradient and its EP
+    estimate match the layered DRN's exact gradient (the DRN is the fast special case)."""
+    from circuitlearn.compile.builders import drn_arrays
+    from circuitlearn.learn.gradients import layered_equilibrium, layered_gradients
+    c = compile_netlist(read_netlist(os.path.join(NET, "drn_small.cir")))
+    W, b, sizes = drn_arrays(c)
+    inputs = [f"vx{k}" for k in range(sizes[0])]
+    outputs = [f"o{k}" for k in range(sizes[-1])]
+    dev = NetlistDevice(c, inputs, outputs, match_trainable(c.resistor_names, ["r*"]),
+                        0.0, np.inf, tol=1e-13)
+    rng = np.random.default_rng(3)
+    xs = rng.uniform(0, 1, (5, sizes[0] // 2))
+    v_in = np.concatenate([xs, -xs], axis=1)          # gain 1
+    t = rng.uniform(-0.1, 0.1, (5, sizes[-1]))
+    loss = rules.TaskLoss("mse", "regression")
+    free = layered_equilibrium(W, b, v_in)
+    gw, _ = layered_gradients(W, b, free, free[-1] - t)
+    lik = [tuple(int(s) for s in name[1:].split("_")) for name in dev.trainable_names]
+    layered = np.array([gw[l - 1][i, k] for l, i, k in lik])
+    exact = rules.exact_gradient(dev, v_in, t, loss)
+    np.testing.assert_allclose(exact, layered, rtol=1e-9, atol=1e-9 * np.abs(layered).max())
+    ep = rules.ep_step(dev, v_in, t, loss, EPConfig("centered", nudging, 1e-7)).grad
+    np.testing.assert_allclose(ep, layered, rtol=0, atol=1e-6 * np.abs(layered).max())
