@@ -372,3 +372,15 @@ def test_floating_voltage_source_uses_mna_with_warm_start(diodes):
         assert res.node("c")[b] == pytest.approx(vb - s, abs=1e-9)
         # the floating source carries the loop current from b to c (n+ -> n-)
         assert res.source_currents[b, 1] == pytest.approx((vb - s) / 1e3, abs=1e-11)
+
+
+def test_diode_free_circuit_is_one_direct_solve_for_the_batch():
+    c = compile_netlist(random_resistor_diode_graph(1500, degree=8.0, n_diodes=0,
+                                                    n_current_sources=0, seed=3))
+    S = np.tile(c.default_sources(), (4, 1)) * np.array([[1.0], [-0.5], [2.0], [0.1]])
+    direct = solve(c, S, tol=1e-12)
+    cd = solve(c, S, tol=1e-12, method="cd")
+    assert direct.success and direct.method == "direct" and direct.nit == 1
+    assert cd.method == "cd" and cd.nit > 100
+    assert np.max(np.abs(direct.voltages - cd.voltages)) <= 1e-8
+    assert direct.kcl_residual.max() <= 1e-15

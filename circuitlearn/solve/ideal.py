@@ -194,7 +194,9 @@ def solve_ideal(circuit, S, *, tol=1e-10, maxiter=None, x0=None, method="auto",
 
     ``method``: ``"auto"`` (CD, then the active-set method for samples whose
     certificate fails), ``"cd"`` (coordinate descent only, status from the
-    certificate) or ``"active-set"``.  ``maxiter`` bounds CD sweeps and
+    certificate) or ``"active-set"``; ``"auto"`` (without ``omega``) on a reduced circuit without diodes
+    (up to ``DIRECT_MAX`` free nodes) is one sparse LU solve for the whole batch
+    (``result.method == "direct"``).  ``maxiter`` bounds CD sweeps and
     active-set iterations (defaults 10000 and 200).  With
     ``record_energy=True`` the result has an ``energy`` attribute:
     ``float64[sweeps+1, B]``, the energy after each CD sweep.  ``omega``: CD
@@ -212,10 +214,10 @@ def solve_ideal(circuit, S, *, tol=1e-10, maxiter=None, x0=None, method="auto",
         if method == "cd":
             raise ValueError(f"method='cd' needs a reducible circuit: {red.why}")
         return _solve_mna(circuit, ex, S, tol, maxiter, x0)
-    return _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy, omega)
+    return _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy, omega, hit)
 
 
-def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy, omega):
+def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy, omega, cache):
     B = S.shape[0]
     nv = len(circuit.vsource_names)
     nf, nx = red.free.size, red.fixed.size
@@ -247,7 +249,20 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     nit = np.zeros(B, np.int64)
     sweeps = 0
     fixed_part = np.asarray(red.Cx @ vfx).reshape(d, B)         # c0 per diode [d, B]
-    if method != "active-set":
+    direct = method == "auto" and omega is None and d == 0 and 0 < nf <= DIRECT_MAX
+    if direct:
+        # no diodes: the operating point is the linear solve L_ff v = b -- one
+        # factorisation for the whole batch (CD on a weakly anchored graph needs
+        # thousands of sweeps for the same answer)
+        lu = cache.get("lu")
+        try:
+            if lu is None:      # symmetric: minimum degree on A^T + A (half the fill of COLAMD)
+                lu = cache["lu"] = spla.splu(red.Lff.tocsc(), permc_spec="MMD_AT_PLUS_A")
+            v[:] = lu.solve(bT)
+            nit[:] = 1
+        except RuntimeError:
+            direct = False
+    if method != "active-set" and not direct:
         ffptr, ffnbr, ffsign, ffvth = red.ff
         args = (red.adj.indptr.astype(np.int64), red.adj.indices.astype(np.int64), red.adj.data,
                 red.diag, bT, lo, hi, red.order, ffptr, ffnbr, ffsign, ffvth)
@@ -321,6 +336,8 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
     method_name = {"auto": "cd+active-set" if fallback else "cd", "cd": "cd",
                    "active-set": "active-set"}[method]
+    if direct:
+        method_name = "direct"
     out = _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method_name)
     if record_energy:
         out = dataclasses.replace(out, energy=energy[:sweeps + 1])
