@@ -122,3 +122,26 @@ def test_shipped_configs_load(name):
     assert c["algorithm"]["estimator"] == "centered"
     if name == "digits":
         assert c == cli_train.load_config(None)     # the demo's settings are the defaults
+
+
+def test_resume_in_a_second_process_is_bit_identical_for_conductance_nudging(tmp_path):
+    """digits.toml (conductance nudging, decay) plus momentum: 3 epochs straight equal
+    1 epoch, then a resume to 3 in another process, to the last bit."""
+    cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "experiments", "configs", "digits.toml")
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    common = ["--config", cfg, "--hidden", "32", "--n-train", "200", "--n-test", "50",
+              "--momentum", "0.5", "--no-progress"]
+
+    def run(*args):
+        r = subprocess.run([sys.executable, "-m", "circuitlearn", "train", *args],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+    run("--out", a, "--epochs", "3", *common)
+    run("--out", b, "--epochs", "1", *common)
+    run("--out", b, "--epochs", "3", "--resume", "--no-progress")
+    arr_a, meta_a = _ckpt(a)
+    arr_b, meta_b = _ckpt(b)
+    assert meta_b["epoch"] == 3 and "vel0" in arr_a
+    for k in arr_a:
+        np.testing.assert_array_equal(arr_a[k], arr_b[k])

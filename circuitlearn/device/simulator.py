@@ -156,8 +156,15 @@ class LayeredSimulator(Device):
         return dict(self._status)
 
     def reset_state(self):
-        """Forget the warm-start state (next free phase starts from 0)."""
+        """Forget the warm-start state (next free phase starts from 0) and recompute the
+        conductance sums from the weights: :meth:`program` updates them incrementally,
+        so without this a run resumed from a checkpoint (sums computed afresh) would
+        differ from an uninterrupted one in the last bits."""
         self._free = None
+        for l, W in enumerate(self.params.weights):
+            self._rowsum[l][...] = W.sum(axis=1)
+            self._colsum[l][...] = W.sum(axis=0)
+        self._invalidate()
 
 
 def _require(module: str, what: str):
