@@ -145,3 +145,17 @@ def test_resume_in_a_second_process_is_bit_identical_for_conductance_nudging(tmp
     assert meta_b["epoch"] == 3 and "vel0" in arr_a
     for k in arr_a:
         np.testing.assert_array_equal(arr_a[k], arr_b[k])
+
+
+def test_resume_honours_compatible_flags_and_refuses_the_others(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    assert main(["train", "--out", out, "--epochs", "1", *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", out, "--epochs", "2", "--resume", "--hidden", "64",
+                 "--lr", "0.5", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot change model.hidden when resuming" in err and "Traceback" not in err
+    assert main(["train", "--out", out, "--epochs", "2", "--resume", "--lr", "0.5,0.5",
+                 "--no-progress"]) == 0
+    res = json.load(open(os.path.join(out, "results.json")))
+    assert res["config"]["optim"]["lr"] == [0.5, 0.5] and len(res["epochs"]) == 2

@@ -301,8 +301,32 @@ def plot_curves(history, path):
 
 
 # ----------------------------------------------------------------- the loop
-def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None):
-    """Train per ``cfg`` into ``out_dir``; returns (results dict, device, loss)."""
+#: DRN keys a resumed run may change; a flag changing any other key is refused
+RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train", "eval_batch")}
+
+
+def _resume_config(saved: dict, overrides: dict) -> dict:
+    """The checkpoint's config with the compatible flag ``overrides`` applied."""
+    cfg = _restore_config(saved)
+    for (sec, key), val in overrides.items():
+        if cfg[sec][key] == val:
+            continue
+        if (sec, key) not in RESUMABLE:
+            raise ConfigError(f"cannot change {sec}.{key} when resuming (checkpoint: "
+                              f"{cfg[sec][key]!r}, given: {val!r}); start a new --out instead",
+                              "command line", f"{sec}.{key}")
+        cfg[sec][key] = val
+    _check_consistency(cfg, "command line")
+    return cfg
+
+
+def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None,
+                 overrides=None):
+    """Train per ``cfg`` into ``out_dir``; returns (results dict, device, loss).
+
+    With ``resume`` the checkpoint's config is used; ``overrides`` (the flags,
+    ``{(section, key): value}``) may change the keys in :data:`RESUMABLE`, and any
+    other change is refused with a ConfigError."""
     from circuitlearn.learn import optim, train
     os.makedirs(out_dir, exist_ok=True)
     ckpt = os.path.join(out_dir, "checkpoint.npz")
@@ -311,9 +335,8 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
         if not os.path.exists(ckpt):
             raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
         meta, ws, bs, vel = load_checkpoint(ckpt)
-        epochs = cfg["train"]["epochs"]
-        cfg = _restore_config(meta["config"])
-        cfg["train"]["epochs"] = max(epochs, meta["epoch"])
+        cfg = _resume_config(meta["config"], overrides or {})
+        cfg["train"]["epochs"] = max(cfg["train"]["epochs"], meta["epoch"])
     ds = data if data is not None else load_data(cfg)
     dev, loss, ep_cfg, sgd_cfg, sizes = build(cfg, ds.n_features, ds.n_classes)
     rng = np.random.default_rng(cfg["train"]["seed"])
@@ -420,7 +443,7 @@ def run_train(args) -> int:
         return run_task(args, _overrides(args))
     cfg = load_config(args.config, _overrides(args))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    results, _, _ = run_training(cfg, args.out, resume=args.resume,
+    results, _, _ = run_training(cfg, args.out, resume=args.resume, overrides=_overrides(args),
                                  progress=not args.no_progress, log=log)
     h = results["epochs"]
     summary = {"out": args.out, "epochs": len(h),
