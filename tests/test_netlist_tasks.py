@@ -100,7 +100,7 @@ def test_unstable_conductance_nudging_is_refused():
     dev = _device("random_network_30.cir", ["v1", "v2", "v3"], ["n6", "n16"], ["r*"])
     x = np.zeros((2, 3))
     t = np.zeros((2, 2))
-    beta = 0.9 * dev.probe_conductance().min()
+    beta = 0.95 * dev.probe_conductance().min()
     with pytest.raises(TrainingError, match="unstable nudging"):
         rules.ep_step(dev, x, t, rules.TaskLoss(), EPConfig("centered", "conductance", beta))
 

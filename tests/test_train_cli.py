@@ -131,7 +131,7 @@ def test_resume_in_a_second_process_is_bit_identical_for_conductance_nudging(tmp
                        "experiments", "configs", "digits.toml")
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     common = ["--config", cfg, "--hidden", "32", "--n-train", "200", "--n-test", "50",
-              "--momentum", "0.5", "--no-progress"]
+              "--momentum", "0.5", "--beta", "0.5", "--no-progress"]
 
     def run(*args):
         r = subprocess.run([sys.executable, "-m", "circuitlearn", "train", *args],
@@ -159,3 +159,14 @@ def test_resume_honours_compatible_flags_and_refuses_the_others(tmp_path, capsys
                  "--no-progress"]) == 0
     res = json.load(open(os.path.join(out, "results.json")))
     assert res["config"]["optim"]["lr"] == [0.5, 0.5] and len(res["epochs"]) == 2
+
+
+def test_barely_stable_conductance_nudging_stops_the_run(tmp_path, capsys):
+    """beta just below an output's total conductance: refused, not trained into 1e10 gradients."""
+    out = str(tmp_path / "u")
+    args = ["train", "--out", out, "--epochs", "2", "--hidden", "16", "--n-train", "64",
+            "--n-test", "32", "--init-gain", "0.5", "--no-progress"]
+    assert main(args + ["--beta", "1.0"]) == 1
+    err = capsys.readouterr().err
+    assert "unstable nudging" in err and "Traceback" not in err
+    assert main(args + ["--beta", "0.01"]) == 0

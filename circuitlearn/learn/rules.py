@@ -34,7 +34,7 @@ TASKS = ("regression", "classification")
 RULES = ("ep", "coupled")
 #: -beta conductance nudging must leave at least this fraction of an output's own
 #: conductance (closer to 0 the nudged state is ill-conditioned and gradients explode).
-STABILITY_MARGIN = 0.5
+STABILITY_MARGIN = 0.1
 
 
 @dataclass(frozen=True)

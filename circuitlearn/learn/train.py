@@ -41,6 +41,22 @@ def evaluate(device, x, y, loss: Loss, batch_size: int = 500):
     return wrong / len(y), total_loss / len(y)
 
 
+def check_output_conductance(device, beta: float) -> None:
+    """Refuse a ``-beta`` conductance nudge that leaves an output of a layered device with
+    less than ``STABILITY_MARGIN`` of its own conductance (the nudged state is then
+    ill-conditioned: gradients of 1e10 were seen with ``sum g - beta`` barely positive)."""
+    from circuitlearn.errors import TrainingError
+    from circuitlearn.learn.rules import STABILITY_MARGIN
+    tot = device.conductances()[-1].sum(axis=0)
+    bad = np.flatnonzero(tot - beta <= STABILITY_MARGIN * tot)
+    if bad.size:
+        k = int(bad[0])
+        raise TrainingError(
+            f"unstable nudging: output o{k} has {tot[k]:.4g} S of conductance and the -beta "
+            f"phase takes beta = {beta:.4g} S from it (need beta < {1 - STABILITY_MARGIN:.2g} "
+            "x that); lower algorithm.beta, raise g_min, or use nudging = 'current'")
+
+
 @dataclass(frozen=True)
 class EpochStats:
     """Running metrics of a training epoch (from the free phases of the batches)."""
@@ -65,8 +81,11 @@ def train_epoch(device, x, y, loss: Loss, ep_cfg: ep.EPConfig, sgd_cfg: optim.SG
     n_layers = len(device.sizes) - 1
     t0 = time.perf_counter()
     tot_loss, wrong, seen, unstable = 0.0, 0, 0, 0
+    negative = ep_cfg.nudging == "conductance" and ep_cfg.estimator != "one-sided"
     for idx in batches(len(y), batch_size, rng):
         xb, yb = x[idx], y[idx]
+        if negative:
+            check_output_conductance(device, ep_cfg.beta)
         res = ep.ep_step(device, xb, yb, loss, ep_cfg, rng, warn=False)
         lsum = float(np.sum(res.loss))
         if not np.isfinite(lsum):   # devices raise on non-finite voltages; this catches the rest
