@@ -141,3 +141,22 @@ def test_cli_text_output_and_missing_file(deck, tmp_path):
     assert "v(x)" in r.stdout and "converged" in r.stdout
     r = run_cli("solve", str(tmp_path / "missing.cir"), cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("diodes", ["ideal", "shockley"])
+def test_new_conductances_on_a_carried_structure_solve_like_a_fresh_circuit(diodes):
+    """carry_structure keeps the reduction/colouring/plans and recomputes only values."""
+    from circuitlearn.compile.builders import random_resistor_diode_graph
+    from circuitlearn.solve.assemble import _CACHE, carry_structure
+    c = compile_netlist(random_resistor_diode_graph(60, n_diodes=8, seed=4))
+    S = np.tile(c.default_sources(), (3, 1)) * np.array([[1.0], [-0.7], [0.3]])
+    solve(c, S, diodes=diodes)                          # prepares c
+    g = c.conductance * np.random.default_rng(0).uniform(0.5, 2.0, c.conductance.size)
+    carried = c.with_conductance(g)
+    assert carry_structure(c, carried) and carried in _CACHE
+    fresh = c.with_conductance(g.copy())
+    a = solve(carried, S, diodes=diodes, tol=1e-12)
+    b = solve(fresh, S, diodes=diodes, tol=1e-12)
+    assert a.success and b.success
+    np.testing.assert_allclose(a.voltages, b.voltages, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.source_currents, b.source_currents, rtol=1e-9, atol=1e-15)

@@ -250,7 +250,10 @@ class NetlistDevice:
         return v
 
     def _refresh(self, v, g):
-        v[0] = v[0].with_conductance(g)
+        from circuitlearn.solve.assemble import carry_structure
+        new = v[0].with_conductance(g)
+        carry_structure(v[0], new)        # programming changes values, not topology
+        v[0] = new
         if v[1] is not None:
             v[1].set_conductance(g)
         v[2] = False

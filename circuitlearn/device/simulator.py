@@ -268,7 +268,10 @@ class CircuitDevice(Device):
             g = np.empty(self._circuit.conductance.size)
             for W, (mask, i, k) in zip(self._w, self._where):
                 g[mask] = W[i, k]
-            self._circuit = self._circuit.with_conductance(g)
+            from circuitlearn.solve.assemble import carry_structure
+            new = self._circuit.with_conductance(g)
+            carry_structure(self._circuit, new)   # same topology: keep the reduction and plans
+            self._circuit = new
             if self._session is not None:
                 self._session.set_conductance(g)
             self._stale = False

@@ -205,6 +205,18 @@ def reduced_plan(red, max_updates):
     return out
 
 
+def carry_plans(old_red, new_red):
+    """Give ``new_red`` (same structure, new values) ``old_red``'s cached LDL^T plans with
+    the numeric values of ``new_red.Lff``."""
+    hit = _PLANS.get(old_red)
+    if not hit:
+        return
+    out = {}
+    for key, plan in hit.items():
+        out[key] = None if plan is None else dict(plan, mvals=plan["plan"].values_of(new_red.Lff))
+    _PLANS[new_red] = out
+
+
 # ------------------------------------------- products without [n, B] temporaries
 @njit(cache=True, error_model="numpy")
 def csr_acc_cols(indptr, indices, data, X, sign, out):
