@@ -307,15 +307,8 @@ RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train",
 
 def _resume_config(saved: dict, overrides: dict) -> dict:
     """The checkpoint's config with the compatible flag ``overrides`` applied."""
-    cfg = _restore_config(saved)
-    for (sec, key), val in overrides.items():
-        if cfg[sec][key] == val:
-            continue
-        if (sec, key) not in RESUMABLE:
-            raise ConfigError(f"cannot change {sec}.{key} when resuming (checkpoint: "
-                              f"{cfg[sec][key]!r}, given: {val!r}); start a new --out instead",
-                              "command line", f"{sec}.{key}")
-        cfg[sec][key] = val
+    from circuitlearn.learn.loop import resumed_config
+    cfg = resumed_config(_restore_config(saved), overrides, RESUMABLE)
     _check_consistency(cfg, "command line")
     return cfg
 

@@ -15,6 +15,7 @@ nudging); the checkpoint of the last good epoch is left as it was.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -102,14 +103,14 @@ def load_checkpoint(path):
     return meta, g, vel
 
 
-def resumed_config(saved: dict, overrides: dict) -> dict:
+def resumed_config(saved: dict, overrides: dict, resumable=RESUMABLE) -> dict:
     """The checkpoint's config with the compatible ``overrides`` applied; an override of
-    any other key that differs from the checkpoint is refused with a ConfigError."""
-    out = json.loads(json.dumps(saved))
+    a key not in ``resumable`` that differs from the checkpoint is refused (ConfigError)."""
+    out = copy.deepcopy(saved)
     for (sec, key), val in overrides.items():
         if out[sec][key] == val:
             continue
-        if (sec, key) not in RESUMABLE:
+        if (sec, key) not in resumable:
             raise ConfigError(f"cannot change {sec}.{key} when resuming (checkpoint: "
                               f"{out[sec][key]!r}, given: {val!r}); start a new --out instead",
                               "command line", f"{sec}.{key}")
