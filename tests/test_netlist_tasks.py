@@ -218,8 +218,8 @@ def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.load(os.path.join(out, "checkpoint.npz"))["g"], before)
 
 
+@pytest.mark.ngspice
 def test_ngspice_backend_trains_like_numba(tmp_path, capsys):
-    pytest.importorskip("PySpice")
     task = _copy_task(tmp_path)
     res = {}
     for backend in ("numba", "ngspice"):
