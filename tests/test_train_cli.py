@@ -170,3 +170,18 @@ def test_barely_stable_conductance_nudging_stops_the_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unstable nudging" in err and "Traceback" not in err
     assert main(args + ["--beta", "0.01"]) == 0
+
+
+def test_exploding_loss_stops_a_drn_run_with_exit_1(tmp_path, capsys):
+    """One-sided current nudging at beta = 1 on digits blows the loss up in epoch 2
+    (4e6 per sample): the run stops, names the last good checkpoint, exits 1."""
+    cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "experiments", "configs", "digits.toml")
+    out = str(tmp_path / "x")
+    assert main(["train", "--config", cfg, "--nudging", "current", "--estimator", "one-sided",
+                 "--epochs", "3", "--n-train", "600", "--n-test", "100", "--out", out,
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Last good checkpoint: epoch 1" in err
+    _, meta = _ckpt(out)
+    assert meta["epoch"] == 1

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from circuitlearn.errors import BackendError, ConfigError
+from circuitlearn.errors import BackendError, ConfigError, TrainingError
 
 DEFAULTS = {
     "model": {"hidden": [256], "gain": 30.0, "g_min": 0.0, "g_max": math.inf,
@@ -357,9 +357,14 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
                 bar.update(n)
                 if bar.n % (50 * t["batch_size"]) < n:
                     bar.set_postfix(loss=f"{l:.4f}", acc=f"{100 * (1 - e):.2f}%", refresh=False)
-        state, stats = train.train_epoch(dev, ds.x_train, ds.y_train, loss, ep_cfg, sgd_cfg,
-                                         state, rng, t["batch_size"],
-                                         progress=upd if progress else None)
+        try:
+            state, stats = train.train_epoch(dev, ds.x_train, ds.y_train, loss, ep_cfg, sgd_cfg,
+                                             state, rng, t["batch_size"],
+                                             progress=upd if progress else None,
+                                             ref_loss=history[-1]["train_loss"] if history else None)
+        except (TrainingError, FloatingPointError, BackendError) as exc:
+            good = f"epoch {epoch}, {ckpt}" if epoch else "none written yet"
+            raise TrainingError(f"epoch {epoch + 1}: {exc}. Last good checkpoint: {good}") from None
         if bar is not None:
             bar.close()
         state = optim.next_epoch(state)
@@ -369,7 +374,8 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
                "test_loss": test_loss, "test_error": test_err, "seconds": stats.seconds,
                "eval_seconds": time.perf_counter() - te, "unstable": stats.unstable}
         if not all(math.isfinite(v) for v in (stats.loss, test_loss)):
-            raise FloatingPointError(f"epoch {epoch + 1}: loss is not finite")
+            raise TrainingError(f"epoch {epoch + 1}: loss is not finite. Last good checkpoint: "
+                                + (f"epoch {epoch}, {ckpt}" if epoch else "none written yet"))
         history.append(rec)
         log(f"epoch {epoch + 1}: train loss {stats.loss:.4f} err {100 * stats.error:.2f}% | "
             f"test err {100 * test_err:.2f}% | {stats.seconds:.1f} s"

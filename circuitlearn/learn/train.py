@@ -69,13 +69,19 @@ class EpochStats:
 
 def train_epoch(device, x, y, loss: Loss, ep_cfg: ep.EPConfig, sgd_cfg: optim.SGDConfig,
                 sgd_state: optim.SGDState, rng: np.random.Generator, batch_size: int,
-                progress=None):
+                progress=None, ref_loss: float | None = None):
     """One epoch of EP over ``x, y`` (shuffled by ``rng``).
 
     ``progress``: optional callable ``(n_done, running_loss, running_error)`` called
     after each batch (e.g. a tqdm updater).  Returns (sgd_state, EpochStats).
     The device's warm-start state is reset first so that an epoch depends only
-    on (parameters, sgd_state, rng) — what a checkpoint stores."""
+    on (parameters, sgd_state, rng) — what a checkpoint stores.
+
+    A batch whose mean loss exceeds ``EXPLODE_FACTOR`` times ``ref_loss`` (the
+    previous epoch's mean; the first batch's when ``None``) raises
+    :class:`~circuitlearn.errors.TrainingError`: the run diverged."""
+    from circuitlearn.errors import TrainingError
+    from circuitlearn.learn.loop import EXPLODE_FACTOR
     if hasattr(device, "reset_state"):
         device.reset_state()
     n_layers = len(device.sizes) - 1
@@ -89,7 +95,12 @@ def train_epoch(device, x, y, loss: Loss, ep_cfg: ep.EPConfig, sgd_cfg: optim.SG
         res = ep.ep_step(device, xb, yb, loss, ep_cfg, rng, warn=False)
         lsum = float(np.sum(res.loss))
         if not np.isfinite(lsum):   # devices raise on non-finite voltages; this catches the rest
-            raise FloatingPointError("EP step produced a non-finite loss")
+            raise TrainingError("EP step produced a non-finite loss")
+        if ref_loss is None:
+            ref_loss = max(lsum / len(idx), 1e-300)
+        elif lsum / len(idx) > EXPLODE_FACTOR * ref_loss:
+            raise TrainingError(f"the training loss diverged ({lsum / len(idx):.4g} per sample, "
+                                f"{ref_loss:.4g} before); lower the learning rate or beta")
         deltas, sgd_state = optim.sgd_update(sgd_cfg, sgd_state, res.grad_w + res.grad_b,
                                              consume=True)
         device.program(*optim.split(deltas, n_layers))
