@@ -120,8 +120,9 @@ class Circuit:
             raise KeyError(f"no node named {name!r}") from None
 
     def with_conductance(self, conductance) -> "Circuit":
-        """A copy with new resistor conductances (same topology)."""
-        g = np.asarray(conductance, dtype=np.float64)
+        """A copy with new resistor conductances (same topology); ``conductance`` is copied
+        (the circuit's arrays are frozen, the caller's stays writable)."""
+        g = np.array(conductance, dtype=np.float64)
         if g.shape != self.conductance.shape:
             raise ValueError(f"conductance must have shape {self.conductance.shape}, got {g.shape}")
         return dataclasses.replace(self, conductance=g)

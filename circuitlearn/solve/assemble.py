@@ -433,14 +433,15 @@ def carry_structure(old, new) -> bool:
         px[red.fixed] = np.arange(red.fixed.size)
         maps = hit["maps"] = {k: _block_map(ex.res_nodes, m, rp, cp) for k, rp, cp in
                               (("ff", pf, pf), ("fx", pf, px), ("xf", px, pf), ("xx", px, px))}
+        inn = new.isource_nodes
+        ni = inn.shape[0]
+        Q = sp.csr_matrix((np.concatenate([np.ones(ni), -np.ones(ni)]),
+                           (np.concatenate([inn[:, 1], inn[:, 0]]), np.tile(np.arange(ni), 2))),
+                          shape=(n_ext, ni))
+        maps["Qf"] = Q[red.free].tocsr()
     Lff = _block(maps["ff"], ex.g)
     Lfx = _block(maps["fx"], ex.g)
     nf = red.free.size
-    inn = new.isource_nodes
-    ni = inn.shape[0]
-    Q = sp.csr_matrix((np.concatenate([np.ones(ni), -np.ones(ni)]),
-                       (np.concatenate([inn[:, 1], inn[:, 0]]), np.tile(np.arange(ni), 2))),
-                      shape=(ex.n_ext, ni))
     adj = (-Lff).tocsr()
     adj.setdiag(0.0)
     adj.eliminate_zeros()
@@ -448,11 +449,11 @@ def carry_structure(old, new) -> bool:
     new_red = dataclasses.replace(
         red, Lff=Lff, adj=adj, diag=Lff.diagonal().copy(),
         Lxf=densify(_block(maps["xf"], ex.g)), Lxx=_block(maps["xx"], ex.g),
-        Bmat=densify(sp.hstack([-(Lfx @ red.P), Q[red.free]]).tocsr()),
+        Bmat=densify(sp.hstack([-(Lfx @ red.P), maps["Qf"]]).tocsr()),
         system=AffineSystem(Lff.tocsc(), red.system.C, red.system.kcl_rows))
     if adj.nnz != red.adj.nnz or nf != Lff.shape[0]:
         return False          # a conductance became 0: the colouring may no longer hold
-    _CACHE[new] = {"ex": ex, "red": new_red, "mna": None}
+    _CACHE[new] = {"ex": ex, "red": new_red, "mna": None, "maps": maps}
     from circuitlearn.solve import kernels_sparse
     kernels_sparse.carry_plans(red, new_red)
     return True
