@@ -105,7 +105,7 @@ class NetlistDevice:
         self._g[self.trainable] = np.clip(self._g[self.trainable], max(self.g_min, 1e-300),
                                           self.g_max)
         ends = circuit.resistor_nodes
-        self._edges = ends[self.trainable]          # [m_t, 2] node indices of trainable resistors
+        self._edges = np.ascontiguousarray(ends[self.trainable])   # [m_t, 2] node indices
         self._variants = {}      # mode -> [circuit, ngspice session, stale, node map]
         self._x = None
         self._mode, self._nudge_beta, self._nudge_values = "free", None, None
@@ -153,6 +153,11 @@ class NetlistDevice:
         np.add.at(tot, ends[:, 0], self._g)
         np.add.at(tot, ends[:, 1], self._g)
         return tot[self.probe_index]
+
+    @property
+    def trainable_edges(self) -> np.ndarray:
+        """int64[n_trainable, 2]: the node indices of each trainable resistor."""
+        return self._edges
 
     def branch_voltages(self, V) -> np.ndarray:
         """Voltage across each trainable resistor ``[B, n_trainable]``."""

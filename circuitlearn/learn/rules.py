@@ -74,9 +74,14 @@ class TaskLoss:
         return np.argmax(y, axis=1)
 
 
-def _half_sq(device, V):
-    dv = device.branch_voltages(V)
-    return 0.5 * dv * dv
+def contrast(device, V2, V1, denom: float) -> np.ndarray:
+    """Batch mean of ``[½ΔV²(V2) − ½ΔV²(V1)] / denom`` over the trainable resistors."""
+    from circuitlearn.learn.kernels import edge_contrast
+    e = device.trainable_edges
+    out = np.empty(e.shape[0])
+    edge_contrast(np.ascontiguousarray(V2), np.ascontiguousarray(V1), e[:, 0], e[:, 1],
+                  1.0 / (V2.shape[0] * denom), out)
+    return out
 
 
 def free_state(device, x) -> np.ndarray:
@@ -141,7 +146,7 @@ def ep_step(device, x, targets, loss: TaskLoss, cfg: EPConfig,
             device.connect_targets(beta, t)
         states[beta] = device.measure()
     device.clear_nudge()
-    grad = (_half_sq(device, states[b2]) - _half_sq(device, states[b1])).mean(axis=0) / (b2 - b1)
+    grad = contrast(device, states[b2], states[b1], b2 - b1)
     return StepResult(grad, V, y, lval)
 
 
@@ -159,7 +164,7 @@ def coupled_step(device, x, targets, loss: TaskLoss, eta: float) -> StepResult:
     device.clamp_outputs((1.0 - eta) * y + eta * t)
     Vc = device.measure()
     device.clear_nudge()
-    grad = (_half_sq(device, Vc) - _half_sq(device, V)).mean(axis=0) / eta
+    grad = contrast(device, Vc, V, eta)
     return StepResult(grad, V, y, lval)
 
 
