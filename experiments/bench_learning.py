@@ -55,7 +55,9 @@ def circuits(smoke: bool):
 
 
 def scipy_loop(c, inputs, outputs, trainable, g, x, t, eta, lr, ep_beta=None):
-    """Per-sample spsolve loop of coupled learning (or EP by current injection)."""
+    """Per-sample spsolve loop of coupled learning (or EP by current injection).
+
+    Returns (conductances after the loop, gradient estimate of the first sample)."""
     n = c.n_nodes
     ends = c.resistor_nodes
     src_nodes = c.vsource_nodes[:, 0]
@@ -68,6 +70,7 @@ def scipy_loop(c, inputs, outputs, trainable, g, x, t, eta, lr, ep_beta=None):
     g = g.copy()
     vs = np.tile(c.vsource_value, (len(x), 1))
     vs[:, [index[nm] for nm in inputs]] = x
+    first = None
     for s in range(len(x)):
         a, b = ends[:, 0], ends[:, 1]
         L = sp.csr_matrix((np.concatenate([g, g, -g, -g]),
@@ -97,8 +100,10 @@ def scipy_loop(c, inputs, outputs, trainable, g, x, t, eta, lr, ep_beta=None):
                 v[free] = spla.spsolve(Lff, r)
                 dv.append(v[a] - v[b])
             grad = 0.5 * (dv[0] ** 2 - dv[1] ** 2) / (2 * ep_beta)
+        if first is None:
+            first = grad[trainable].copy()
         g[trainable] = np.clip(g[trainable] - lr * grad[trainable], 1e-6, 1e-2)
-    return g
+    return g, first
 
 
 def bench_one(name, c, inputs, outputs, batch, n_scipy, n_spice, repeat, with_spice):
@@ -122,9 +127,12 @@ def bench_one(name, c, inputs, outputs, batch, n_scipy, n_spice, repeat, with_sp
             best = min(best, time.perf_counter() - t0)
         rec[f"{rule}_ours_s"] = best / batch
         t0 = time.perf_counter()
-        scipy_loop(c, inputs, outputs, tr, c.conductance, x[:n_scipy], t[:n_scipy], 0.1, 1e-9,
-                   1e-6 if rule == "ep" else None)
+        _, g_scipy = scipy_loop(c, inputs, outputs, tr, c.conductance, x[:n_scipy], t[:n_scipy],
+                                0.1, 1e-9, 1e-6 if rule == "ep" else None)
         rec[f"{rule}_scipy_s"] = (time.perf_counter() - t0) / n_scipy
+        # both sides compute the same rule: the first sample's estimate, fresh conductances
+        g_ours = step(NetlistDevice(c, inputs, outputs, tr, 1e-6, 1e-2), x[:1], t[:1]).grad
+        rec[f"{rule}_grad_rel_diff"] = float(np.abs(g_ours - g_scipy).max() / np.abs(g_scipy).max())
         rec[f"{rule}_vs_scipy"] = rec[f"{rule}_scipy_s"] / rec[f"{rule}_ours_s"]
         if with_spice:
             sdev = NetlistDevice(c, inputs, outputs, tr, 1e-6, 1e-2, backend="ngspice")

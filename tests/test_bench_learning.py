@@ -1,4 +1,5 @@
-"""The learning benchmark's smoke mode runs all three sides and writes its JSON."""
+"""The learning benchmark's smoke mode: all three sides run, write their JSON, and our
+device and the scipy loop compute the same update."""
 import importlib.util
 import json
 import os
@@ -21,3 +22,4 @@ def test_bench_learning_smoke(tmp_path):
         for rule in ("ep", "coupled"):
             for side in ("ours", "scipy", "ngspice"):
                 assert r[f"{rule}_{side}_s"] > 0
+            assert r[f"{rule}_grad_rel_diff"] < 1e-6, (r["circuit"], rule)

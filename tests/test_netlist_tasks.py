@@ -201,16 +201,12 @@ def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, monkeypatch):
     data = load_task_data(cfg)
     loop.fit(dev, data, cfg, out, log=lambda s: None)
     before = np.load(os.path.join(out, "checkpoint.npz"))["g"]
-    good = loop.make_step
+    good = loop.run_step
 
-    def ascent(cfg):
-        step = good(cfg)
-
-        def run(*a):
-            r = step(*a)
-            return rules.StepResult(-1e3 * r.grad, r.free, r.y, r.loss)
-        return run
-    monkeypatch.setattr(loop, "make_step", ascent)
+    def ascent(*a):
+        r = good(*a)
+        return rules.StepResult(-1e3 * r.grad, r.free, r.y, r.loss)
+    monkeypatch.setattr(loop, "run_step", ascent)
     cfg = loop.resumed_config(cfg, {("train", "epochs"): 5})
     with pytest.raises(TrainingError, match="diverged") as exc:
         loop.fit(dev, data, cfg, out, resume=True, log=lambda s: None)

@@ -28,8 +28,8 @@ TASK_FLAGS = {
 
 def task_overrides(drn_overrides: dict) -> dict:
     """The train command's ``{(section, key): value}`` (DRN names) as task keys."""
-    by_flag = {(sec, key): flag for flag, (sec, key) in
-               ((f, v[:2]) for f, v in _drn_flags().items())}
+    from circuitlearn.cli.train import FLAGS
+    by_flag = {(sec, key): flag for flag, (sec, key, _) in FLAGS.items()}
     out = {}
     for (sec, key), val in drn_overrides.items():
         flag = by_flag[(sec, key)]
@@ -48,11 +48,6 @@ def task_overrides(drn_overrides: dict) -> dict:
     return out
 
 
-def _drn_flags():
-    from circuitlearn.cli.train import FLAGS
-    return FLAGS
-
-
 def run_task(args, drn_overrides: dict) -> int:
     from circuitlearn.learn import loop
     from circuitlearn.learn.task import build_device, load_task, load_task_data
@@ -68,8 +63,8 @@ def run_task(args, drn_overrides: dict) -> int:
     device = build_device(cfg)
     data = load_task_data(cfg)
     t0 = time.perf_counter()
-    res = loop.fit(device, data, cfg, args.out, resume=args.resume, overrides=overrides,
-                   log=log, progress=not args.no_progress)
+    res = loop.fit(device, data, cfg, args.out, resume=args.resume, log=log,
+                   progress=not args.no_progress)
     seconds = time.perf_counter() - t0
     path = os.path.join(args.out, "trained.cir")
     with open(path, "w") as fh:

@@ -107,7 +107,7 @@ class NetlistDevice:
         ends = circuit.resistor_nodes
         self._edges = np.ascontiguousarray(ends[self.trainable])   # [m_t, 2] node indices
         self._variants = {}      # mode -> [circuit, ngspice session, stale, node map]
-        self._x = None
+        self._sources = None                        # [B, n_sources] of the user's circuit
         self._mode, self._nudge_beta, self._nudge_values = "free", None, None
         self._status = {}
 
@@ -129,14 +129,15 @@ class NetlistDevice:
         return self.circuit.node_names
 
     # ------------------------------------------------------------- read-out helpers
+    @property
+    def single_ended(self) -> bool:
+        """Every output is one node read against ground (needed to clamp or conductance-nudge)."""
+        return not np.any(self._neg >= 0) and len(self.probe_names) == self.n_outputs
+
     def readout(self, V) -> np.ndarray:
         """Outputs ``[B, n_outputs]`` from node voltages ``[B, n_nodes]``."""
         P = V[:, self.probe_index]
-        return self.readout_probes(P)
-
-    def readout_probes(self, P) -> np.ndarray:
-        zero = np.zeros((P.shape[0], 1))
-        Pz = np.concatenate([P, zero], axis=1)      # index -1 reads ground (0 V)
+        Pz = np.concatenate([P, np.zeros((P.shape[0], 1))], axis=1)   # index -1 reads 0 V
         return Pz[:, self._pos] - Pz[:, self._neg]
 
     def output_to_probe(self, gy) -> np.ndarray:
@@ -158,10 +159,6 @@ class NetlistDevice:
     def trainable_edges(self) -> np.ndarray:
         """int64[n_trainable, 2]: the node indices of each trainable resistor."""
         return self._edges
-
-    def branch_voltages(self, V) -> np.ndarray:
-        """Voltage across each trainable resistor ``[B, n_trainable]``."""
-        return V[:, self._edges[:, 0]] - V[:, self._edges[:, 1]]
 
     # ------------------------------------------------------------- programming
     def conductances(self) -> np.ndarray:
@@ -197,8 +194,14 @@ class NetlistDevice:
             raise ValueError(f"inputs must be [batch, {self.input_index.size}], got {x.shape}")
         return self.input_offset + self.input_scale * x
 
+    def source_vectors(self, x) -> np.ndarray:
+        """The user's circuit's sources ``[B, n_sources]`` with inputs ``x`` applied."""
+        S = np.tile(self.circuit.default_sources(), (np.shape(x)[0], 1))
+        S[:, self.input_index] = self.input_values(x)
+        return S
+
     def set_inputs(self, x) -> None:
-        self._x = self.input_values(x)
+        self._sources = self.source_vectors(x)
 
     def inject_currents(self, currents) -> None:
         self._mode, self._nudge_values = "inject", self._probe_array(currents)
@@ -265,7 +268,7 @@ class NetlistDevice:
 
     def measure(self) -> np.ndarray:
         """Settle and read every node voltage of the user's circuit ``[B, n_nodes]``."""
-        if self._x is None:
+        if self._sources is None:
             raise RuntimeError("set_inputs() before measure()")
         mode = self._mode
         v = self._variant(mode)
@@ -276,7 +279,7 @@ class NetlistDevice:
             if not np.array_equal(g, c.conductance):
                 self._refresh(v, g)
                 c = v[0]
-        S = self._full_sources(c, mode)
+        S = self._full_sources(mode)
         from circuitlearn.solve import solve
         kwargs = {}
         if self.backend == "ngspice":
@@ -294,13 +297,10 @@ class NetlistDevice:
                         "unstable": 0}
         return V
 
-    def _full_sources(self, c, mode):
-        """Sources of variant ``c``: the user's (inputs set), then the nudge sources."""
-        B = self._x.shape[0]
-        base = self.circuit
-        nv, ni = len(base.vsource_names), len(base.isource_names)
-        user = np.tile(base.default_sources(), (B, 1))
-        user[:, self.input_index] = self._x
+    def _full_sources(self, mode):
+        """Sources of the ``mode`` variant: the user's (inputs set), then the nudge sources."""
+        nv = len(self.circuit.vsource_names)
+        user = self._sources
         uv, ui = user[:, :nv], user[:, nv:]
         if mode == "inject":
             return np.concatenate([uv, ui, self._nudge_values], axis=1)

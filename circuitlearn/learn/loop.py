@@ -40,13 +40,12 @@ def task_loss(cfg) -> rules.TaskLoss:
     return rules.TaskLoss(a["loss"], cfg["data"]["kind"], a["target_scale"], a["scale"])
 
 
-def make_step(cfg):
-    """``step(device, x, t, loss, rng) -> StepResult`` for the task's rule."""
+def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
+    """One step of the task's rule (``algorithm.rule``) on a batch."""
     a = cfg["algorithm"]
     if a["rule"] == "coupled":
-        return lambda dev, x, t, loss, rng: rules.coupled_step(dev, x, t, loss, a["eta"])
-    ep_cfg = EPConfig(a["estimator"], a["nudging"], a["beta"])
-    return lambda dev, x, t, loss, rng: rules.ep_step(dev, x, t, loss, ep_cfg, rng)
+        return rules.coupled_step(device, x, t, loss, a["eta"])
+    return rules.ep_step(device, x, t, loss, EPConfig(a["estimator"], a["nudging"], a["beta"]), rng)
 
 
 def evaluate(device, x, t, loss: rules.TaskLoss, batch_size: int = 256) -> dict:
@@ -118,7 +117,7 @@ def resumed_config(saved: dict, overrides: dict, resumable=RESUMABLE) -> dict:
     return out
 
 
-def fit(device, data, cfg, out_dir, resume=False, overrides=None, log=print, progress=False):
+def fit(device, data, cfg, out_dir, resume=False, log=print, progress=False):
     """Train per ``cfg`` (:func:`circuitlearn.learn.task.load_task`); returns the results dict."""
     x_tr, t_tr, x_te, t_te = data
     os.makedirs(out_dir, exist_ok=True)
@@ -128,7 +127,6 @@ def fit(device, data, cfg, out_dir, resume=False, overrides=None, log=print, pro
     o = cfg["optim"]
     sgd = optim.SGDConfig(lrs=(o["lr"],), momentum=o["momentum"], decay=o["decay"])
     rng = np.random.default_rng(t["seed"])
-    step = make_step(cfg)
     if resume:
         if not os.path.exists(ckpt):
             raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
@@ -161,7 +159,7 @@ def fit(device, data, cfg, out_dir, resume=False, overrides=None, log=print, pro
                        leave=False, file=sys.stderr, mininterval=0.5)
         for idx in batches(len(x_tr), t["batch_size"], rng):
             try:
-                res = step(device, x_tr[idx], t_tr[idx], loss, rng)
+                res = run_step(cfg, device, x_tr[idx], t_tr[idx], loss, rng)
             except (BackendError, FloatingPointError) as exc:
                 raise TrainingError(f"epoch {epoch + 1}: {exc}. The last good checkpoint "
                                     f"({_last_good(epoch)}) is {ckpt}") from None
@@ -262,8 +260,7 @@ def ngspice_check(device, x, n: int) -> dict:
     if n == 0:
         return {"checked": 0}
     c = device.trained_circuit()
-    S = np.tile(c.default_sources(), (n, 1))
-    S[:, device.input_index] = device.input_values(x[:n])
+    S = device.source_vectors(x[:n])
     try:
         spice = solve(c, S, diodes="shockley", backend="ngspice")
     except BackendError as exc:

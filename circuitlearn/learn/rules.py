@@ -92,7 +92,7 @@ def free_state(device, x) -> np.ndarray:
 
 
 def check_single_ended(device, what: str):
-    if np.any(device._neg >= 0) or len(device.probe_names) != device.n_outputs:
+    if not device.single_ended:
         raise ValueError(f"{what} needs single-ended outputs (one node each, read against "
                          "ground); differential outputs 'a-b' need current nudging")
 
@@ -174,9 +174,7 @@ def exact_gradient(device, x, targets, loss: TaskLoss, tol: float = 1e-13) -> np
     from circuitlearn.solve import solve
     c = device.trained_circuit()
     B = np.asarray(x).shape[0]
-    S = np.tile(c.default_sources(), (B, 1))
-    S[:, device.input_index] = device.input_values(x)
-    res = solve(c, S, diodes=device.diodes, tol=tol)
+    res = solve(c, device.source_vectors(x), diodes=device.diodes, tol=tol)
     if not res.success:
         raise TrainingError(f"exact gradient: the solve failed ({res.message})")
     y = device.readout(res.voltages)
