@@ -9,7 +9,8 @@ random images of the same shape — the cost does not depend on pixel values):
 
 * per-batch time of a full EP step (free + two nudged phases + update), median
   and quartiles over ``--batches`` timed batches after a warm-up;
-* one epoch through :func:`circuitlearn.learn.train.train_epoch` on ``--n-train``
+* one epoch through :func:`circuitlearn.learn.loop.run_epoch` (the epoch of the
+  library's training loop) on ``--n-train``
   images (50,000 by default; ``--smoke``: 2,000, extrapolated to 50,000);
 * the test pass on 10,000 images.
 
@@ -53,7 +54,8 @@ import numpy as np
 
 from circuitlearn.device.simulator import LayeredSimulator
 from circuitlearn.errors import DataError
-from circuitlearn.learn import ep, optim, train
+from circuitlearn.learn import ep, loop, optim
+from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
 from circuitlearn.solve import layered as ly
 
@@ -346,11 +348,11 @@ def main(argv=None) -> int:
                   file=sys.stderr)
 
     t0 = time.perf_counter()
-    state, stats = train.train_epoch(dev, xtr[:n_train], ytr[:n_train], loss, cfg, sgd, state,
-                                     rng, 4)
+    learner = LayeredLearner(dev, loss, cfg, eval_batch=1000)
+    state, stats = loop.run_epoch(learner, xtr[:n_train], ytr[:n_train], sgd, state, rng, 4)
     epoch_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    test_err, _ = train.evaluate(dev, xte, yte, loss, 1000)
+    test_err = learner.evaluate(xte, yte)["error"]
     test_s = time.perf_counter() - t0
     epoch_50k = epoch_s * 50000 / n_train
     measured = None

@@ -1,7 +1,8 @@
 """SPICE-in-the-loop: one small DRN trained by EP on three devices, side by side.
 
-The same training loop (:func:`train_run`, written against the
-:class:`~circuitlearn.device.base.Device` interface only) trains the same
+The library's training loop (:func:`circuitlearn.learn.loop.fit` through
+:func:`train_run`, written against the :class:`~circuitlearn.device.base.Device`
+interface only) trains the same
 network -- same initial conductances, same data order, same hyper-parameters --
 on:
 
@@ -31,7 +32,7 @@ with ideal diodes, whose active set switches), so the control shows which part
 of a weight gap any perturbation would have produced.
 
 Writes ``spice_in_the_loop.json`` and ``spice_in_the_loop.png`` into ``--out``
-and prints a JSON summary as its last stdout line.
+(and each device's checkpoint, results and curves into ``--out/<device>``) and prints a JSON summary as its last stdout line.
 
     python experiments/spice_in_the_loop.py            # full run (a few minutes)
     python experiments/spice_in_the_loop.py --smoke    # seconds
@@ -51,7 +52,8 @@ import numpy as np
 
 from circuitlearn.data.datasets import load_digits
 from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
-from circuitlearn.learn import ep, optim, train
+from circuitlearn.learn import ep, loop, optim
+from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
 from circuitlearn.solve import layered as ly
 
@@ -86,48 +88,43 @@ def pooled_digits(n_train: int | None, n_test: int | None):
             pool(d.x_test)[:n_test], d.y_test[:n_test])
 
 
-def predictions(device, x, loss: Loss, batch_size: int = 100) -> np.ndarray:
-    return np.concatenate([ep.predict(device, x[i:i + batch_size], loss)
-                           for i in range(0, len(x), batch_size)])
-
-
 # ------------------------------------------------------------------ the loop
 def train_run(device, init_w, init_b, data, loss: Loss, ep_cfg: ep.EPConfig,
-              sgd_cfg: optim.SGDConfig, epochs: int, batch_size: int, seed: int,
+              sgd_cfg: optim.SGDConfig, epochs: int, batch_size: int, seed: int, out_dir: str,
               profile: bool = False):
-    """Train ``device`` from the given parameters; device-agnostic.
+    """Train ``device`` from the given parameters by the library's loop
+    (:func:`circuitlearn.learn.loop.fit`, checkpoints in ``out_dir``); device-agnostic.
 
-    Returns a list of per-epoch records (epoch 0 = the initial network)."""
+    Returns a list of per-epoch records (epoch 0 = the initial network) with the
+    accuracies, test predictions and parameters after each epoch.  With ``profile``
+    the first epoch (its training and the loop's test pass) is cProfile'd."""
     xtr, ytr, xte, yte = data
     device.set_parameters(init_w, init_b)
-    n_layers = len(device.sizes) - 1
-    state = optim.sgd_init(sgd_cfg, device.conductances() + device.biases())
+    learner = LayeredLearner(device, loss, ep_cfg, eval_batch=100)
     rng = np.random.default_rng(seed)          # data order: the same for every device
+    records = []
+    prof = cProfile.Profile() if profile else None
 
-    def snapshot(epoch, train_s, running_err=None, prof=None):
-        t0 = time.perf_counter()
-        ptr, pte = predictions(device, xtr, loss), predictions(device, xte, loss)
-        rec = {"epoch": epoch, "train_acc": float(np.mean(ptr == ytr)),
-               "test_acc": float(np.mean(pte == yte)), "train_seconds": train_s,
-               "eval_seconds": time.perf_counter() - t0,
-               "running_train_acc": None if running_err is None else 1.0 - running_err,
-               "pred_test": pte, "weights": device.conductances(), "biases": device.biases()}
-        if prof is not None:
-            rec["profile"] = prof
-        return rec
-
-    records = [snapshot(0, 0.0)]
-    for epoch in range(1, epochs + 1):
-        prof = cProfile.Profile() if profile and epoch == 1 else None
-        if prof:
-            prof.enable()
-        state, stats = train.train_epoch(device, xtr, ytr, loss, ep_cfg, sgd_cfg, state, rng,
-                                         batch_size)
-        if prof:
+    def snapshot(epoch, lr, rec):
+        if prof is not None and epoch == 1:
             prof.disable()
-        state = optim.next_epoch(state)
-        records.append(snapshot(epoch, stats.seconds, stats.error,
-                                _profile_table(prof) if prof else None))
+        t0 = time.perf_counter()
+        ptr, pte = learner.predict(xtr), learner.predict(xte)
+        records.append({
+            "epoch": epoch, "train_acc": float(np.mean(ptr == ytr)),
+            "test_acc": float(np.mean(pte == yte)),
+            "train_seconds": rec["seconds"] if rec else 0.0,
+            "eval_seconds": time.perf_counter() - t0,
+            "running_train_acc": None if rec is None else 1.0 - rec["train_error"],
+            "pred_test": pte, "weights": device.conductances(), "biases": device.biases()})
+        if prof is not None and epoch == 1:
+            records[-1]["profile"] = _profile_table(prof)
+        if prof is not None and epoch == 0:
+            prof.enable()
+
+    loop.fit(learner, data, sgd_cfg, rng, epochs=epochs, batch_size=batch_size, out_dir=out_dir,
+             config={"device": type(device).__name__, "sizes": list(device.sizes)},
+             log=lambda m: None, on_epoch=snapshot)
     return records
 
 
@@ -261,7 +258,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         runs[kind] = train_run(make_device(kind, sizes, args.gain, args.g_min), init_w, init_b,
                                data, loss, ep_cfg, sgd_cfg, args.epochs, args.batch_size,
-                               args.seed, args.profile)
+                               args.seed, os.path.join(args.out, kind), args.profile)
         r = runs[kind][-1]
         print(f"{kind:9s} test {r['test_acc']:.3f} train {r['train_acc']:.3f} "
               f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
@@ -270,7 +267,8 @@ def main(argv=None) -> int:
         pert_w = [W + args.control_eps * noise.uniform(-1, 1, W.shape) for W in init_w]
         runs["ideal_perturbed"] = train_run(make_device("ideal", sizes, args.gain, args.g_min),
                                             pert_w, init_b, data, loss, ep_cfg, sgd_cfg,
-                                            args.epochs, args.batch_size, args.seed)
+                                            args.epochs, args.batch_size, args.seed,
+                                            os.path.join(args.out, "ideal_perturbed"))
     gaps = compare(runs)
 
     def epoch_s(kind):

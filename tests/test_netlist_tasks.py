@@ -13,7 +13,7 @@ from circuitlearn.cli import main
 from circuitlearn.compile import compile_netlist
 from circuitlearn.device.netlist_device import NetlistDevice, match_trainable
 from circuitlearn.errors import ConfigError, TrainingError
-from circuitlearn.learn import loop, rules
+from circuitlearn.learn import learners, loop, rules
 from circuitlearn.learn.ep import EPConfig
 from circuitlearn.learn.task import build_device, load_task, load_task_data
 from circuitlearn.netlist import read_netlist
@@ -108,7 +108,7 @@ def test_unstable_conductance_nudging_is_refused():
 def test_coupled_learning_lowers_the_loss(tmp_path):
     cfg = load_task(RANDOM, {("train", "epochs"): 3, ("train", "n_check"): 0})
     dev = build_device(cfg)
-    res = loop.fit(dev, load_task_data(cfg), cfg, str(tmp_path), log=lambda s: None)
+    res = learners.fit_task(cfg, dev, load_task_data(cfg), str(tmp_path), log=lambda s: None)
     mses = [res["initial"]["test"]["mse"]] + [h["test_mse"] for h in res["epochs"]]
     assert all(b < a for a, b in zip(mses, mses[1:]))
     assert mses[-1] < 0.5 * mses[0]
@@ -178,7 +178,7 @@ def test_resume_is_bit_identical_in_a_second_process(tmp_path):
     assert r.returncode == 0, r.stderr
     za, zb = np.load(os.path.join(a, "checkpoint.npz")), np.load(os.path.join(b, "checkpoint.npz"))
     np.testing.assert_array_equal(za["g"], zb["g"])
-    np.testing.assert_array_equal(za["velocity"], zb["velocity"])
+    np.testing.assert_array_equal(za["vel0"], zb["vel0"])
     ha = json.loads(str(za["meta"]))["history"]
     hb = json.loads(str(zb["meta"]))["history"]
     assert [h["test_mse"] for h in ha] == [h["test_mse"] for h in hb]
@@ -199,17 +199,17 @@ def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = load_task(task, {("train", "epochs"): 1, ("train", "n_check"): 0})
     dev = build_device(cfg)
     data = load_task_data(cfg)
-    loop.fit(dev, data, cfg, out, log=lambda s: None)
+    learners.fit_task(cfg, dev, data, out, log=lambda s: None)
     before = np.load(os.path.join(out, "checkpoint.npz"))["g"]
-    good = loop.run_step
+    good = learners.run_step
 
     def ascent(*a):
         r = good(*a)
         return rules.StepResult(-1e3 * r.grad, r.free, r.y, r.loss)
-    monkeypatch.setattr(loop, "run_step", ascent)
-    cfg = loop.resumed_config(cfg, {("train", "epochs"): 5})
+    monkeypatch.setattr(learners, "run_step", ascent)
+    cfg = loop.resumed_config(cfg, {("train", "epochs"): 5}, learners.TASK_RESUMABLE)
     with pytest.raises(TrainingError, match="diverged") as exc:
-        loop.fit(dev, data, cfg, out, resume=True, log=lambda s: None)
+        learners.fit_task(cfg, dev, data, out, resume=True, log=lambda s: None)
     assert "epoch 1" in str(exc.value) and out in str(exc.value)
     np.testing.assert_array_equal(np.load(os.path.join(out, "checkpoint.npz"))["g"], before)
 

@@ -2,7 +2,8 @@
 
 A TOML file with a ``[circuit]`` section is a netlist task
 (:mod:`circuitlearn.learn.task`); this module maps the command's flags onto
-its keys, runs :func:`circuitlearn.learn.loop.fit`, writes the trained deck
+its keys, runs :func:`circuitlearn.learn.learners.fit_task` (the library's one
+training loop, :func:`circuitlearn.learn.loop.fit`), writes the trained deck
 and checks a few predictions in ngspice.  The last stdout line is one JSON
 object: ``test_error`` (classification) or ``test_mse`` and
 ``initial_test_mse`` (regression), ``netlist`` (the trained deck), ``out``.
@@ -49,7 +50,7 @@ def task_overrides(drn_overrides: dict) -> dict:
 
 
 def run_task(args, drn_overrides: dict) -> int:
-    from circuitlearn.learn import loop
+    from circuitlearn.learn import learners, loop
     from circuitlearn.learn.task import build_device, load_task, load_task_data
     from circuitlearn.netlist.writer import write_netlist
     overrides = task_overrides(drn_overrides)
@@ -57,14 +58,14 @@ def run_task(args, drn_overrides: dict) -> int:
     if args.resume:
         ckpt = os.path.join(args.out, "checkpoint.npz")
         if os.path.exists(ckpt):
-            meta, _, _ = loop.load_checkpoint(ckpt)
-            cfg = loop.resumed_config(meta["config"], overrides)
+            meta, _ = loop.load_checkpoint(ckpt)
+            cfg = loop.resumed_config(meta["config"], overrides, learners.TASK_RESUMABLE)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     device = build_device(cfg)
     data = load_task_data(cfg)
     t0 = time.perf_counter()
-    res = loop.fit(device, data, cfg, args.out, resume=args.resume, log=log,
-                   progress=not args.no_progress)
+    res = learners.fit_task(cfg, device, data, args.out, resume=args.resume, log=log,
+                            progress=not args.no_progress)
     seconds = time.perf_counter() - t0
     path = os.path.join(args.out, "trained.cir")
     with open(path, "w") as fh:
@@ -78,7 +79,7 @@ def run_task(args, drn_overrides: dict) -> int:
     else:
         summary |= {"test_mse": last["test_mse"], "initial_test_mse": init["mse"]}
     if cfg["train"]["n_check"] > 0:
-        summary["ngspice"] = loop.ngspice_check(device, data[2], cfg["train"]["n_check"])
+        summary["ngspice"] = learners.ngspice_check(device, data[2], cfg["train"]["n_check"])
     with open(os.path.join(args.out, "summary.json"), "w") as fh:
         json.dump(loop.strict_json(summary), fh, indent=1)
     print(json.dumps(loop.strict_json(summary)))

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from circuitlearn.errors import BackendError, ConfigError, TrainingError
+from circuitlearn.errors import BackendError, ConfigError
 
 DEFAULTS = {
     "model": {"hidden": [256], "gain": 30.0, "g_min": 0.0, "g_max": math.inf,
@@ -220,86 +220,6 @@ def load_data(cfg):
     return ds.subset(t["n_train"] or None, t["n_test"] or None)
 
 
-# ----------------------------------------------------------------- checkpoints
-def save_checkpoint(path, dev, sgd_state, rng, epoch, history, cfg):
-    arrays = {}
-    for l, W in enumerate(dev.conductances()):
-        arrays[f"w{l}"] = W
-    for l, b in enumerate(dev.biases()):
-        arrays[f"b{l}"] = b
-    if sgd_state.velocity is not None:
-        for i, v in enumerate(sgd_state.velocity):
-            arrays[f"vel{i}"] = v
-    meta = {"epoch": epoch, "sgd_epoch": sgd_state.epoch, "sgd_step": sgd_state.step,
-            "rng": rng.bit_generator.state, "history": history, "config": _jsonable(cfg),
-            "n_layers": len(dev.sizes) - 1}
-    arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _jsonable(cfg):
-    """The config with infinite numbers written as the string "inf" (strict JSON)."""
-    out = copy.deepcopy(cfg)
-    for table in out.values():
-        for k, v in table.items():
-            if isinstance(v, float) and math.isinf(v):
-                table[k] = "inf" if v > 0 else "-inf"
-    return out
-
-
-def _json_default(o):
-    from circuitlearn.learn.loop import json_default
-    return json_default(o)
-
-
-def load_checkpoint(path):
-    from circuitlearn.errors import DataError
-    try:
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-            n = meta["n_layers"]
-            ws = [z[f"w{l}"] for l in range(n)]
-            bs = [z[f"b{l}"] for l in range(n)]
-            vel = [z[f"vel{i}"] for i in range(2 * n)] if "vel0" in z.files else None
-    except (OSError, KeyError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable circuitlearn checkpoint ({exc})") from None
-    return meta, ws, bs, vel
-
-
-def _restore_config(meta_cfg):
-    """Inverse of :func:`_jsonable` (a checkpoint's config back to numbers)."""
-    cfg = copy.deepcopy(meta_cfg)
-    for table in cfg.values():
-        for k, v in table.items():
-            if v in ("inf", "-inf"):
-                table[k] = float(v)
-    return cfg
-
-
-# ----------------------------------------------------------------- plotting
-def plot_curves(history, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    ep_ = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax[0].plot(ep_, [100 * h["train_error"] for h in history], "o-", label="train")
-    ax[0].plot(ep_, [100 * h["test_error"] for h in history], "s-", label="test")
-    ax[0].set_xlabel("epoch")
-    ax[0].set_ylabel("error (%)")
-    ax[0].legend()
-    ax[1].plot(ep_, [h["train_loss"] for h in history], "o-", label="train")
-    ax[1].plot(ep_, [h["test_loss"] for h in history], "s-", label="test")
-    ax[1].set_xlabel("epoch")
-    ax[1].set_ylabel("loss")
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 # ----------------------------------------------------------------- the loop
 #: DRN keys a resumed run may change; a flag changing any other key is refused
 RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train", "eval_batch")}
@@ -308,85 +228,40 @@ RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train",
 def _resume_config(saved: dict, overrides: dict) -> dict:
     """The checkpoint's config with the compatible flag ``overrides`` applied."""
     from circuitlearn.learn.loop import resumed_config
-    cfg = resumed_config(_restore_config(saved), overrides, RESUMABLE)
+    cfg = resumed_config(saved, overrides, RESUMABLE)
     _check_consistency(cfg, "command line")
     return cfg
 
 
 def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None,
                  overrides=None):
-    """Train per ``cfg`` into ``out_dir``; returns (results dict, device, loss).
+    """Train per ``cfg`` into ``out_dir`` by the library's loop
+    (:func:`circuitlearn.learn.loop.fit`); returns (results dict, learner).
 
     With ``resume`` the checkpoint's config is used; ``overrides`` (the flags,
     ``{(section, key): value}``) may change the keys in :data:`RESUMABLE`, and any
     other change is refused with a ConfigError."""
-    from circuitlearn.learn import optim, train
-    os.makedirs(out_dir, exist_ok=True)
+    from circuitlearn.learn import loop
+    from circuitlearn.learn.learners import LayeredLearner
     ckpt = os.path.join(out_dir, "checkpoint.npz")
-    history, start = [], 0
-    if resume:
-        if not os.path.exists(ckpt):
-            raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
-        meta, ws, bs, vel = load_checkpoint(ckpt)
+    if resume and os.path.exists(ckpt):
+        meta, _ = loop.load_checkpoint(ckpt)
         cfg = _resume_config(meta["config"], overrides or {})
         cfg["train"]["epochs"] = max(cfg["train"]["epochs"], meta["epoch"])
     ds = data if data is not None else load_data(cfg)
     dev, loss, ep_cfg, sgd_cfg, sizes = build(cfg, ds.n_features, ds.n_classes)
     rng = np.random.default_rng(cfg["train"]["seed"])
-    if resume:
-        dev.set_parameters(ws, bs)
-        state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"],
-                               tuple(vel) if vel is not None else None)
-        if sgd_cfg.momentum and state.velocity is None:
-            state = optim.SGDState(state.epoch, state.step,
-                                   optim.sgd_init(sgd_cfg, dev.conductances() + dev.biases()).velocity)
-        rng.bit_generator.state = meta["rng"]
-        history, start = meta["history"], meta["epoch"]
-    else:
+    if not resume:
         init_device(dev, sizes, cfg, rng)
-        state = optim.sgd_init(sgd_cfg, dev.conductances() + dev.biases())
+    learner = LayeredLearner(dev, loss, ep_cfg, cfg["train"]["eval_batch"])
     t = cfg["train"]
-    for epoch in range(start, t["epochs"]):
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(ds.y_train), desc=f"epoch {epoch + 1}/{t['epochs']}",
-                       unit="img", leave=False, file=sys.stderr, mininterval=0.5)
-
-            def upd(n, l, e, bar=bar):
-                bar.update(n)
-                if bar.n % (50 * t["batch_size"]) < n:
-                    bar.set_postfix(loss=f"{l:.4f}", acc=f"{100 * (1 - e):.2f}%", refresh=False)
-        try:
-            state, stats = train.train_epoch(dev, ds.x_train, ds.y_train, loss, ep_cfg, sgd_cfg,
-                                             state, rng, t["batch_size"],
-                                             progress=upd if progress else None,
-                                             ref_loss=history[-1]["train_loss"] if history else None)
-        except (TrainingError, FloatingPointError, BackendError) as exc:
-            good = f"epoch {epoch}, {ckpt}" if epoch else "none written yet"
-            raise TrainingError(f"epoch {epoch + 1}: {exc}. Last good checkpoint: {good}") from None
-        if bar is not None:
-            bar.close()
-        state = optim.next_epoch(state)
-        te = time.perf_counter()
-        test_err, test_loss = train.evaluate(dev, ds.x_test, ds.y_test, loss, t["eval_batch"])
-        rec = {"epoch": epoch + 1, "train_loss": stats.loss, "train_error": stats.error,
-               "test_loss": test_loss, "test_error": test_err, "seconds": stats.seconds,
-               "eval_seconds": time.perf_counter() - te, "unstable": stats.unstable}
-        if not all(math.isfinite(v) for v in (stats.loss, test_loss)):
-            raise TrainingError(f"epoch {epoch + 1}: loss is not finite. Last good checkpoint: "
-                                + (f"epoch {epoch}, {ckpt}" if epoch else "none written yet"))
-        history.append(rec)
-        log(f"epoch {epoch + 1}: train loss {stats.loss:.4f} err {100 * stats.error:.2f}% | "
-            f"test err {100 * test_err:.2f}% | {stats.seconds:.1f} s"
-            + (f" | {stats.unstable} unstable nudged outputs" if stats.unstable else ""))
-        save_checkpoint(ckpt, dev, state, rng, epoch + 1, history, cfg)
-        results = {"config": _jsonable(cfg), "sizes": list(sizes), "epochs": history}
-        with open(os.path.join(out_dir, "results.json"), "w") as fh:
-            json.dump(results, fh, indent=1, default=_json_default, allow_nan=False)
-        plot_curves(history, os.path.join(out_dir, "curves.png"))
-    results = {"config": cfg, "sizes": list(sizes), "epochs": history}
-    return results, dev, loss
+    title = (f"DRN {'-'.join(map(str, sizes))} on {t['dataset']} ({t['device']}): "
+             f"{cfg['algorithm']['estimator']} EP, {cfg['algorithm']['nudging']} nudging")
+    results = loop.fit(learner, (ds.x_train, ds.y_train, ds.x_test, ds.y_test), sgd_cfg, rng,
+                       epochs=t["epochs"], batch_size=t["batch_size"], out_dir=out_dir,
+                       config=cfg, resume=resume, log=log, progress=progress,
+                       extra={"sizes": list(sizes)}, title=title)
+    return results, learner
 
 
 # ----------------------------------------------------------------- CLI
@@ -442,7 +317,7 @@ def run_train(args) -> int:
         return run_task(args, _overrides(args))
     cfg = load_config(args.config, _overrides(args))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    results, _, _ = run_training(cfg, args.out, resume=args.resume, overrides=_overrides(args),
+    results, _ = run_training(cfg, args.out, resume=args.resume, overrides=_overrides(args),
                                  progress=not args.no_progress, log=log)
     h = results["epochs"]
     summary = {"out": args.out, "epochs": len(h),
@@ -475,16 +350,16 @@ def ngspice_check(dev, sizes, gain, x, biases=None):
 
 def run_demo(args) -> int:
     from circuitlearn.data.datasets import load_digits
-    from circuitlearn.learn import train
     cfg = load_config(None, {("train", "seed"): args.seed} | (
         {("train", "epochs"): args.epochs} if args.epochs is not None else {}))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     data = load_digits(seed=0)          # the fixed held-out split
     t0 = time.perf_counter()
-    results, dev, loss = run_training(cfg, args.out, progress=not args.no_progress, log=log,
-                                      data=data)
+    results, learner = run_training(cfg, args.out, progress=not args.no_progress, log=log,
+                                    data=data)
     train_s = time.perf_counter() - t0
-    test_err, _ = train.evaluate(dev, data.x_test, data.y_test, loss)
+    dev, loss = learner.device, learner.loss
+    test_err = learner.evaluate(data.x_test, data.y_test)["error"]
     summary = {"test_accuracy": 1 - test_err, "train_seconds": round(train_s, 2),
                "epochs": cfg["train"]["epochs"], "sizes": results["sizes"],
                "n_test": int(len(data.y_test))}

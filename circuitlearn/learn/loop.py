@@ -1,17 +1,30 @@
-"""The training loop for a netlist task: epochs, evaluation, checkpoints, resume, divergence.
+"""The one training loop: epochs, batches, evaluation, checkpoints, resume, divergence.
 
-:func:`fit` trains a :class:`~circuitlearn.device.netlist_device.NetlistDevice`
-by the task's rule (:mod:`circuitlearn.learn.rules`) and writes into ``out``:
+:func:`fit` trains any *learner* -- an object that pairs a device with a
+learning rule (:mod:`circuitlearn.learn.learners`: a netlist task, a layered
+DRN) -- by SGD (:mod:`circuitlearn.learn.optim`).  A learner offers:
 
-* ``checkpoint.npz`` after every epoch (conductances, optimiser velocity, RNG
+* ``task``: ``"classification"`` or ``"regression"``; ``names``: one name per
+  parameter array (the checkpoint's array names); ``hint``: what to lower when
+  the run diverges;
+* ``parameters()`` / ``set_parameters(arrays)``: the programmable state;
+* ``reset()``: forget warm-start state (called at every epoch start, so an
+  epoch depends only on what a checkpoint stores);
+* ``step(x, t, rng) -> Step``: gradient estimates from measured voltages;
+  ``program(deltas)``: apply SGD's changes;
+* ``evaluate(x, t) -> dict``: free-state ``loss`` and ``error`` or ``mse``.
+
+:func:`fit` writes into ``out_dir``:
+
+* ``checkpoint.npz`` after every epoch (parameters, optimiser velocity, RNG
   state, epoch, history, config): ``resume=True`` continues from it and gives
   bit-identical results to an uninterrupted run;
-* ``results.json`` (config, per-epoch train/test loss, error or MSE, seconds)
-  and ``curves.png``.
+* ``results.json`` (config, the metrics before training, per-epoch train/test
+  loss, error or MSE, seconds) and ``curves.png``.
 
 Divergence stops the run with :class:`~circuitlearn.errors.TrainingError`
-(non-finite or exploding loss, non-finite gradient, unstable ``-beta``
-nudging); the checkpoint of the last good epoch is left as it was.
+(non-finite or exploding loss, non-finite gradient, a failed solve, unstable
+nudging) naming the last good checkpoint, which is left as it was.
 """
 from __future__ import annotations
 
@@ -19,90 +32,224 @@ import copy
 import json
 import math
 import os
+import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from circuitlearn.errors import BackendError, ConfigError, DataError, TrainingError
-from circuitlearn.learn import optim, rules
-from circuitlearn.learn.ep import EPConfig
-from circuitlearn.learn.train import batches
+from circuitlearn.learn import optim
 
-#: a batch loss above this multiple of the first epoch's mean loss counts as diverged
+#: a batch loss above this multiple of the mean loss before training counts as diverged
 EXPLODE_FACTOR = 1e4
-#: keys a resumed run may change (the others must equal the checkpoint's)
-RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train", "n_check"),
-             ("circuit", "backend")}
 
 
-def task_loss(cfg) -> rules.TaskLoss:
-    a = cfg["algorithm"]
-    return rules.TaskLoss(a["loss"], cfg["data"]["kind"], a["target_scale"], a["scale"])
+@dataclass(frozen=True, eq=False)
+class Step:
+    """What one learner step returns: ``grads`` (list of arrays, like ``parameters()``),
+    ``loss`` float64[B] at the free state, ``wrong`` (misclassified samples of the batch,
+    classification; else None), ``unstable`` (nudged outputs reported unstable)."""
+    grads: list
+    loss: np.ndarray
+    wrong: int | None = None
+    unstable: int = 0
 
 
-def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
-    """One step of the task's rule (``algorithm.rule``) on a batch."""
-    a = cfg["algorithm"]
-    if a["rule"] == "coupled":
-        return rules.coupled_step(device, x, t, loss, a["eta"])
-    return rules.ep_step(device, x, t, loss, EPConfig(a["estimator"], a["nudging"], a["beta"]), rng)
+def batches(n: int, batch_size: int, rng: np.random.Generator | None = None):
+    """Index arrays covering ``range(n)`` in batches (shuffled when ``rng`` is given).
+
+    The last batch may be smaller."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
 
 
-def evaluate(device, x, t, loss: rules.TaskLoss, batch_size: int = 256) -> dict:
-    """Free-state metrics: mean loss, and ``error`` (classification) or ``mse``
-    (regression, mean over samples and outputs of the squared error)."""
-    tot, sq, wrong = 0.0, 0.0, 0
-    for idx in batches(len(x), batch_size):
-        y = device.readout(rules.free_state(device, x[idx]))
-        lval, _ = loss(y, t[idx])
-        tot += float(np.sum(lval))
-        if loss.task == "classification":
-            wrong += int(np.sum(loss.predict(y) != t[idx]))
-        else:
-            sq += float(np.sum((y - t[idx]) ** 2))
-    out = {"loss": tot / len(x)}
-    if loss.task == "classification":
-        out["error"] = wrong / len(x)
+@dataclass(frozen=True)
+class EpochStats:
+    """Running metrics of a training epoch (from the free phases of its batches)."""
+    loss: float
+    error: float | None
+    seconds: float
+    unstable: int
+    n: int
+
+
+def run_epoch(learner, x, t, sgd: optim.SGDConfig, state: optim.SGDState,
+              rng: np.random.Generator, batch_size: int, ref_loss: float | None = None,
+              progress=None):
+    """One epoch over ``x, t`` shuffled by ``rng``; returns (sgd_state, EpochStats).
+
+    ``ref_loss``: the mean loss before training; a batch above ``EXPLODE_FACTOR``
+    times it raises :class:`TrainingError` (the first batch's loss when None).
+    ``progress``: optional callable ``(n_done, running_loss, running_error)``."""
+    learner.reset()
+    t0 = time.perf_counter()
+    tot, wrong, seen, unstable = 0.0, 0, 0, 0
+    for idx in batches(len(x), batch_size, rng):
+        st = learner.step(x[idx], t[idx], rng)
+        lsum = float(np.sum(st.loss))
+        if not math.isfinite(lsum):
+            raise TrainingError("the training loss is not finite")
+        if ref_loss is None:
+            ref_loss = max(lsum / len(idx), 1e-300)
+        if lsum / len(idx) > EXPLODE_FACTOR * ref_loss:
+            raise TrainingError(f"the training loss diverged ({lsum / len(idx):.4g} per sample, "
+                                f"{ref_loss:.4g} before training); {learner.hint}")
+        if not all(np.all(np.isfinite(g)) for g in st.grads):
+            raise TrainingError("non-finite gradient estimate")
+        deltas, state = optim.sgd_update(sgd, state, st.grads, consume=True)
+        learner.program(deltas)
+        tot += lsum
+        seen += len(idx)
+        unstable += st.unstable
+        if st.wrong is not None:
+            wrong += st.wrong
+        if progress is not None:
+            progress(len(idx), tot / seen, wrong / seen)
+    err = wrong / seen if learner.task == "classification" else None
+    return state, EpochStats(tot / seen, err, time.perf_counter() - t0, unstable, seen)
+
+
+def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs: int,
+        batch_size: int, out_dir: str, config: dict, resume: bool = False, log=print,
+        progress: bool = False, extra: dict | None = None, on_epoch=None, title: str = ""):
+    """Train ``learner`` on ``data = (x_train, t_train, x_test, t_test)``.
+
+    ``rng`` drives the data order (and random-sign nudging); when resuming its
+    state comes from the checkpoint.  ``config`` (JSON-able) is stored in the
+    checkpoint and results; ``extra`` adds keys to ``results.json``.
+    ``on_epoch(epoch, learner, record)`` is called after the metrics before training
+    (epoch 0, record None; not when resuming) and after every epoch.
+    Returns ``{"config", "initial", "epochs", **extra}``."""
+    x_tr, t_tr, x_te, t_te = data
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt = os.path.join(out_dir, "checkpoint.npz")
+    extra = dict(extra or {})
+    if resume:
+        if not os.path.exists(ckpt):
+            raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
+        meta, arrays = load_checkpoint(ckpt)
+        learner.set_parameters(_checkpoint_parameters(ckpt, arrays, learner))
+        vel = [arrays[f"vel{i}"] for i in range(len(learner.names))] if "vel0" in arrays \
+            else None
+        state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"],
+                               tuple(vel) if vel is not None else None)
+        if sgd.momentum and state.velocity is None:
+            state = optim.sgd_init(sgd, learner.parameters())
+            state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"], state.velocity)
+        rng.bit_generator.state = meta["rng"]
+        history, start, initial = meta["history"], meta["epoch"], meta.get("initial")
     else:
-        out["mse"] = sq / (len(x) * t.shape[1])
-    if not all(math.isfinite(v) for v in out.values()):
-        raise TrainingError("evaluation gave a non-finite loss")
-    return out
+        state = optim.sgd_init(sgd, learner.parameters())
+        history, start = [], 0
+        te = time.perf_counter()
+        initial = {"train": learner.evaluate(x_tr, t_tr), "test": learner.evaluate(x_te, t_te)}
+        initial["eval_seconds"] = time.perf_counter() - te
+        log("before training: test " + describe(initial["test"]))
+        if on_epoch is not None:
+            on_epoch(0, learner, None)
+    ref = max(initial["train"]["loss"], 1e-300) if initial else None
+    for epoch in range(start, epochs):
+        good = f"epoch {epoch}, {ckpt}" if epoch else "none written yet"
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(x_tr), desc=f"epoch {epoch + 1}/{epochs}", unit="sample",
+                       leave=False, file=sys.stderr, mininterval=0.5)
+
+            def upd(n, loss, err, bar=bar):
+                bar.update(n)
+                if bar.n % (50 * batch_size) < n:
+                    post = {"loss": f"{loss:.4g}"}
+                    if learner.task == "classification":
+                        post["err"] = f"{100 * err:.2f}%"
+                    bar.set_postfix(post, refresh=False)
+        try:
+            state, stats = run_epoch(learner, x_tr, t_tr, sgd, state, rng, batch_size,
+                                     ref, upd if bar is not None else None)
+            state = optim.next_epoch(state)
+            te = time.perf_counter()
+            test = learner.evaluate(x_te, t_te)
+        except (TrainingError, BackendError, FloatingPointError) as exc:
+            raise TrainingError(f"epoch {epoch + 1}: {exc}. Last good checkpoint: "
+                                f"{good}") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        rec = {"epoch": epoch + 1, "train_loss": stats.loss}
+        if stats.error is not None:
+            rec["train_error"] = stats.error
+        rec |= {f"test_{k}": v for k, v in test.items()}
+        rec |= {"seconds": stats.seconds, "eval_seconds": time.perf_counter() - te,
+                "unstable": stats.unstable}
+        history.append(rec)
+        log(f"epoch {epoch + 1}: train loss {stats.loss:.4g}"
+            + (f" err {100 * stats.error:.2f}%" if stats.error is not None else "")
+            + f" | test {describe(test)} | {stats.seconds:.2f} s"
+            + (f" | {stats.unstable} unstable nudged outputs" if stats.unstable else ""))
+        save_checkpoint(ckpt, learner, state, rng, epoch + 1, history, config, initial)
+        write_results(out_dir, config, initial, history, extra, title)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, learner, rec)
+    write_results(out_dir, config, initial, history, extra, title)
+    return {"config": config, "initial": initial, "epochs": history, **extra}
 
 
-def _save(path, device, state, rng, epoch, history, cfg, initial):
-    arrays = {"g": device.conductances()}
+def describe(m: dict) -> str:
+    return (f"error {100 * m['error']:.2f}%" if "error" in m else f"MSE {m['mse']:.4g}") + \
+        f", loss {m['loss']:.4g}"
+
+
+# ------------------------------------------------------------------ checkpoints
+def save_checkpoint(path, learner, state, rng, epoch, history, config, initial):
+    """Parameters by ``learner.names``, velocity as ``vel0..``, and a JSON ``meta``;
+    written to a temporary file and renamed (a killed run leaves the old one)."""
+    arrays = dict(zip(learner.names, learner.parameters()))
     if state.velocity is not None:
-        arrays["velocity"] = state.velocity[0]
+        arrays |= {f"vel{i}": v for i, v in enumerate(state.velocity)}
     meta = {"epoch": epoch, "sgd_epoch": state.epoch, "sgd_step": state.step,
-            "rng": rng.bit_generator.state, "history": history, "config": cfg,
-            "initial": initial}
-    arrays["meta"] = np.array(json.dumps(meta, default=json_default))
+            "rng": rng.bit_generator.state, "history": history, "config": strict_json(config),
+            "initial": initial, "names": list(learner.names)}
+    arrays["meta"] = np.array(json.dumps(strict_json(meta), default=json_default))
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
 
-def json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    raise TypeError(type(o))
-
-
 def load_checkpoint(path):
+    """(meta dict, {name: array}) of a checkpoint; its config has numbers restored."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            g = z["g"].copy()
-            vel = z["velocity"].copy() if "velocity" in z.files else None
+            arrays = {k: z[k].copy() for k in z.files if k != "meta"}
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable circuitlearn checkpoint ({exc})") from None
-    return meta, g, vel
+    for key in ("epoch", "sgd_epoch", "sgd_step", "rng", "history", "config"):
+        if key not in meta:
+            raise DataError(f"{path}: not a circuitlearn checkpoint (no {key!r} in its meta)")
+    meta["config"] = restore_json(meta["config"])
+    if "velocity" in arrays and "vel0" not in arrays:     # written before vel0.. (one array)
+        arrays["vel0"] = arrays.pop("velocity")
+    return meta, arrays
 
 
-def resumed_config(saved: dict, overrides: dict, resumable=RESUMABLE) -> dict:
+def _checkpoint_parameters(path, arrays, learner):
+    out = []
+    for name, now in zip(learner.names, learner.parameters()):
+        if name not in arrays:
+            raise DataError(f"{path}: no array {name!r} (has: {', '.join(sorted(arrays))})")
+        a = arrays[name]
+        if a.shape != np.shape(now):
+            raise DataError(f"{path}: {name} has shape {a.shape}, the network needs "
+                            f"{np.shape(now)}")
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"{path}: {name} holds non-finite values")
+        out.append(a)
+    return out
+
+
+def resumed_config(saved: dict, overrides: dict, resumable) -> dict:
     """The checkpoint's config with the compatible ``overrides`` applied; an override of
     a key not in ``resumable`` that differs from the checkpoint is refused (ConfigError)."""
     out = copy.deepcopy(saved)
@@ -117,158 +264,82 @@ def resumed_config(saved: dict, overrides: dict, resumable=RESUMABLE) -> dict:
     return out
 
 
-def fit(device, data, cfg, out_dir, resume=False, log=print, progress=False):
-    """Train per ``cfg`` (:func:`circuitlearn.learn.task.load_task`); returns the results dict."""
-    x_tr, t_tr, x_te, t_te = data
-    os.makedirs(out_dir, exist_ok=True)
-    ckpt = os.path.join(out_dir, "checkpoint.npz")
-    loss = task_loss(cfg)
-    t = cfg["train"]
-    o = cfg["optim"]
-    sgd = optim.SGDConfig(lrs=(o["lr"],), momentum=o["momentum"], decay=o["decay"])
-    rng = np.random.default_rng(t["seed"])
-    if resume:
-        if not os.path.exists(ckpt):
-            raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
-        meta, g, vel = load_checkpoint(ckpt)
-        device.set_conductances(g)
-        state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"],
-                               (vel,) if vel is not None else None)
-        if sgd.momentum and state.velocity is None:
-            state = optim.SGDState(state.epoch, state.step, (np.zeros_like(g),))
-        rng.bit_generator.state = meta["rng"]
-        history, start = meta["history"], meta["epoch"]
-        initial = meta["initial"]
-    else:
-        if cfg["circuit"]["init"] == "uniform":
-            c = cfg["circuit"]
-            device.set_conductances(rng.uniform(c["g_min"], c["g_max"], device.n_trainable))
-        state = optim.sgd_init(sgd, [device.conductances()])
-        history, start = [], 0
-        initial = {"train": evaluate(device, x_tr, t_tr, loss), "test": evaluate(device, x_te, t_te, loss)}
-        log("before training: " + _describe(initial["test"]))
-    ref = max(initial["train"]["loss"], 1e-300)
-    for epoch in range(start, t["epochs"]):
-        t0 = time.perf_counter()
-        tot, seen = 0.0, 0
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            import sys
-            bar = tqdm(total=len(x_tr), desc=f"epoch {epoch + 1}/{t['epochs']}", unit="sample",
-                       leave=False, file=sys.stderr, mininterval=0.5)
-        for idx in batches(len(x_tr), t["batch_size"], rng):
-            try:
-                res = run_step(cfg, device, x_tr[idx], t_tr[idx], loss, rng)
-            except (BackendError, FloatingPointError) as exc:
-                raise TrainingError(f"epoch {epoch + 1}: {exc}. The last good checkpoint "
-                                    f"({_last_good(epoch)}) is {ckpt}") from None
-            lsum = float(np.sum(res.loss))
-            if not math.isfinite(lsum) or lsum / len(idx) > EXPLODE_FACTOR * ref:
-                raise TrainingError(
-                    f"epoch {epoch + 1}: the training loss diverged ({lsum / len(idx):.4g} per "
-                    f"sample, {ref:.4g} before training); lower optim.lr"
-                    + ("" if cfg["algorithm"]["rule"] != "ep" else " or algorithm.beta")
-                    + f". The last good checkpoint ({_last_good(epoch)}) is {ckpt}")
-            if not np.all(np.isfinite(res.grad)):
-                raise TrainingError(f"epoch {epoch + 1}: non-finite gradient estimate; the "
-                                    f"last good checkpoint ({_last_good(epoch)}) is {ckpt}")
-            deltas, state = optim.sgd_update(sgd, state, [res.grad], consume=True)
-            device.program(deltas[0])
-            tot += lsum
-            seen += len(idx)
-            if bar is not None:
-                bar.update(len(idx))
-        if bar is not None:
-            bar.close()
-        state = optim.next_epoch(state)
-        seconds = time.perf_counter() - t0
-        test = evaluate(device, x_te, t_te, loss)
-        rec = {"epoch": epoch + 1, "train_loss": tot / seen, "seconds": seconds,
-               **{f"test_{k}": v for k, v in test.items()}}
-        history.append(rec)
-        log(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4g} | test "
-            f"{_describe(test)} | {seconds:.2f} s")
-        _save(ckpt, device, state, rng, epoch + 1, history, cfg, initial)
-        _write_results(out_dir, cfg, initial, history)
-    _write_results(out_dir, cfg, initial, history)
-    return {"config": cfg, "initial": initial, "epochs": history}
-
-
-def _last_good(epoch):
-    return f"epoch {epoch}" if epoch else "none written yet"
-
-
-def _describe(m):
-    return (f"error {100 * m['error']:.2f}%" if "error" in m else f"MSE {m['mse']:.4g}") + \
-        f", loss {m['loss']:.4g}"
+# ------------------------------------------------------------------ JSON
+def json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
 
 
 def strict_json(o):
     """``o`` with infinite floats written as "inf"/"-inf" (strict JSON)."""
     if isinstance(o, dict):
         return {k: strict_json(v) for k, v in o.items()}
-    if isinstance(o, list):
+    if isinstance(o, (list, tuple)):
         return [strict_json(v) for v in o]
     if isinstance(o, float) and math.isinf(o):
         return "inf" if o > 0 else "-inf"
     return o
 
 
-def _write_results(out_dir, cfg, initial, history):
-    res = strict_json({"config": cfg, "initial": initial, "epochs": history})
-    with open(os.path.join(out_dir, "results.json"), "w") as fh:
+def restore_json(o):
+    """Inverse of :func:`strict_json`."""
+    if isinstance(o, dict):
+        return {k: restore_json(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [restore_json(v) for v in o]
+    if o in ("inf", "-inf"):
+        return float(o)
+    return o
+
+
+def write_results(out_dir, config, initial, history, extra=None, title=""):
+    res = strict_json({"config": config, "initial": initial, "epochs": history, **(extra or {})})
+    tmp = os.path.join(out_dir, "results.json.tmp")
+    with open(tmp, "w") as fh:
         json.dump(res, fh, indent=1, default=json_default, allow_nan=False)
+    os.replace(tmp, os.path.join(out_dir, "results.json"))
     if history:
-        plot_task_curves(initial, history, os.path.join(out_dir, "curves.png"))
+        plot_curves(initial, history, os.path.join(out_dir, "curves.png"), title)
 
 
-def plot_task_curves(initial, history, path):
+def plot_curves(initial, history, path, title=""):
+    """Test error (%) or MSE (log axis) and loss per epoch; epoch 0 = before training.
+    The train curves are running averages over the epoch (free phases of the batches)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    key = "test_error" if "test_error" in history[0] else "test_mse"
-    first = initial["test"]["error" if key == "test_error" else "mse"]
-    ep = [0] + [h["epoch"] for h in history]
+    clf = "test_error" in history[0]
+    ep = [h["epoch"] for h in history]
+    ep0 = ([0] if initial else []) + ep
+    first = [initial["test"]] if initial else []
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax[0].plot(ep, [first] + [h[key] for h in history], "o-")
-    ax[0].set_xlabel("epoch")
-    ax[0].set_ylabel(key.replace("_", " "))
-    if key == "test_mse":
+    if clf:
+        ax[0].plot(ep0, [100 * m["error"] for m in first] + [100 * h["test_error"] for h in history],
+                   "s-", label="test")
+        if "train_error" in history[0]:
+            ax[0].plot(ep, [100 * h["train_error"] for h in history], "o-",
+                       label="train (running)")
+        ax[0].set_ylabel("error (%)")
+        ax[0].legend()
+    else:
+        ax[0].plot(ep0, [m["mse"] for m in first] + [h["test_mse"] for h in history], "s-")
+        ax[0].set_ylabel("test MSE")
         ax[0].set_yscale("log")
-    ax[1].plot(ep[1:], [h["train_loss"] for h in history], "o-", label="train")
-    ax[1].plot(ep, [initial["test"]["loss"]] + [h["test_loss"] for h in history], "s-",
+    ax[1].plot(ep, [h["train_loss"] for h in history], "o-", label="train (running)")
+    ax[1].plot(ep0, [m["loss"] for m in first] + [h["test_loss"] for h in history], "s-",
                label="test")
-    ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("loss")
     ax[1].legend()
+    for a in ax:
+        a.set_xlabel("epoch")
+        a.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def ngspice_check(device, x, n: int) -> dict:
-    """Re-solve ``n`` samples of ``x`` on the trained deck in real ngspice.
-
-    ngspice runs the deck's ``.model`` cards (it has no ideal diode), so two gaps are
-    reported: ``max_abs_dy_same_model`` -- ngspice vs circuitlearn's Shockley solver on
-    the same deck (the simulator's accuracy) -- and ``max_abs_dy`` / ``agree_argmax`` --
-    ngspice vs the model the network was trained with (the model gap; equal to the
-    first when training used Shockley diodes)."""
-    from circuitlearn.solve import solve
-    n = min(n, len(x))
-    if n == 0:
-        return {"checked": 0}
-    c = device.trained_circuit()
-    S = device.source_vectors(x[:n])
-    try:
-        spice = solve(c, S, diodes="shockley", backend="ngspice")
-    except BackendError as exc:
-        return {"error": str(exc)}
-    ys = device.readout(spice.voltages)
-    yk = device.readout(solve(c, S, diodes="shockley").voltages)
-    yo = yk if device.diodes == "shockley" else device.readout(solve(c, S, diodes="ideal").voltages)
-    return {"checked": n, "max_abs_dy_same_model": float(np.max(np.abs(ys - yk))),
-            "max_abs_dy": float(np.max(np.abs(ys - yo))),
-            "agree_argmax": int(np.sum(np.argmax(ys, 1) == np.argmax(yo, 1))),
-            "trained_diodes": device.diodes}
