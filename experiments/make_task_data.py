@@ -79,8 +79,77 @@ def random_network(rng, n=30, chords=32):
     write_csv(os.path.join(ROOT, "experiments", "configs", "random_network_teacher.csv"), x, y)
 
 
+#: the DRN example: sizes, input gain, conductance floor (S)
+DRN_SIZES, DRN_GAIN, DRN_G_MIN = (32, 16, 10), 4.0, 1e-3
+
+
+def drn_digits(rng):
+    from sklearn.datasets import load_digits
+    from circuitlearn.compile.builders import drn_netlist
+    from circuitlearn.netlist.writer import write_netlist
+    from circuitlearn.solve import layered as ly
+    d = load_digits()
+    x = (d.data / 16.0).reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
+    np.savez_compressed(os.path.join(ROOT, "experiments", "configs", "digits_4x4.npz"),
+                        x=x, label=d.target.astype(np.int64))
+    p = ly.init_params(ly.make_network(DRN_SIZES), rng, g_min=DRN_G_MIN)
+    net = drn_netlist(p.weights, p.biases, gain=DRN_GAIN,
+                      title="DRN 32-16-10 for 4x4 digits (untrained, published init, seed 0)")
+    with open(os.path.join(ROOT, "netlists", "drn_digits_4x4.cir"), "w") as fh:
+        fh.write(write_netlist(net))
+    n = DRN_SIZES[0] // 2
+    names = ", ".join(f'"vx{i}"' for i in range(2 * n))
+    scales = ", ".join([f"{DRN_GAIN:g}"] * n + [f"{-DRN_GAIN:g}"] * n)
+    toml = f"""# A deep resistive network 32-16-10 written as a plain deck (netlists/drn_digits_4x4.cir,
+# made by experiments/make_task_data.py) trained through the general path: the deck's
+# 32 input sources carry gain * [x, -x] (feature i drives vx{{i}} at +{DRN_GAIN:g} V and
+# vx{{i+16}} at -{DRN_GAIN:g} V per unit), its 672 resistors are trained, the bias current
+# sources stay as written (zero).  Digits average-pooled to 4x4 (experiments/configs/digits_4x4.npz).
+#   circuitlearn train --config experiments/configs/drn_digits_4x4.toml --out runs/drn_deck
+[circuit]
+netlist = "../../netlists/drn_digits_4x4.cir"
+inputs = [{names}]
+input_scale = [{scales}]
+outputs = [{", ".join(f'"o{k}"' for k in range(DRN_SIZES[-1]))}]
+trainable = ["r*"]
+g_min = {DRN_G_MIN:g}
+g_max = 1.0
+diodes = "ideal"
+
+[data]
+path = "digits_4x4.npz"
+features = ["x", "x"]               # the same 16 pixels twice: once for +x, once for -x
+targets = ["label"]
+kind = "classification"
+test_fraction = 0.2
+
+[algorithm]
+rule = "ep"
+estimator = "centered"
+nudging = "conductance"
+beta = 0.1
+loss = "mse"
+target_scale = 0.3                  # the "on" output at 0.3 V (inputs reach +-4 V)
+
+[optim]
+lr = 0.02
+momentum = 0.9
+decay = 0.9
+
+[train]
+epochs = 15
+batch_size = 8
+seed = 0
+n_check = 5
+"""
+    with open(os.path.join(ROOT, "experiments", "configs", "drn_digits_4x4.toml"), "w") as fh:
+        fh.write(toml)
+
+
 if __name__ == "__main__":
     rng = np.random.default_rng(0)
     crossbar(rng)
     random_network(rng)
-    print("wrote crossbar_teacher.csv, random_network_30.cir, random_network_teacher.csv")
+    drn_digits(np.random.default_rng(0))
+    print("wrote crossbar_teacher.csv, random_network_30.cir, random_network_teacher.csv, "
+          "drn_digits_4x4.cir, drn_digits_4x4.toml, digits_4x4.npz")

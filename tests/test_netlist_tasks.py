@@ -24,6 +24,7 @@ CONFIGS = os.path.join(ROOT, "experiments", "configs")
 XBAR = os.path.join(CONFIGS, "crossbar_regression.toml")
 RANDOM = os.path.join(CONFIGS, "random_network_coupled.toml")
 IRIS = os.path.join(CONFIGS, "iris_diode_crossbar.toml")
+DRN = os.path.join(CONFIGS, "drn_digits_4x4.toml")
 
 
 def _device(deck, inputs, outputs, trainable, diodes="ideal", **kw):
@@ -153,6 +154,17 @@ def test_iris_diode_crossbar_classifies(tmp_path, capsys):
     assert s["ngspice"]["max_abs_dy_same_model"] < 1e-9
 
 
+@pytest.mark.ngspice
+def test_drn_deck_trains_through_the_general_path(tmp_path, capsys):
+    """The DRN example: a builder-written 32-16-10 deck trained as a plain netlist task."""
+    out = str(tmp_path / "drn")
+    assert main(["train", "--config", DRN, "--out", out, "--no-progress", "--epochs", "4"]) == 0
+    s = _last_json(capsys.readouterr().out)
+    assert s["initial_test_error"] > 0.7 and s["test_error"] < 0.35
+    assert s["ngspice"]["agree_argmax"] == s["ngspice"]["checked"] == 5
+    assert s["ngspice"]["max_abs_dy_same_model"] < 1e-9
+
+
 def _copy_task(tmp_path, text_edit=None, name="task.toml", src=XBAR):
     """The crossbar task copied into tmp_path (deck and data beside it), optionally edited."""
     shutil.copy(os.path.join(NET, "crossbar_3x2.cir"), tmp_path / "xbar.cir")
@@ -277,13 +289,14 @@ def test_drn_flags_are_refused_for_a_netlist_task(tmp_path, capsys):
     assert "--hidden is a DRN option" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("deck", ["drn_small.cir", "drn_digits_4x4.cir"])
 @pytest.mark.parametrize("nudging", ["current", "conductance"])
-def test_general_path_equals_the_layered_path_on_a_drn_deck(nudging):
-    """drn_small.cir read from its file: the general device's exact gradient and its EP
+def test_general_path_equals_the_layered_path_on_a_drn_deck(nudging, deck):
+    """A DRN deck read from its file: the general device's exact gradient and its EP
     estimate match the layered DRN's exact gradient (the DRN is the fast special case)."""
     from circuitlearn.compile.builders import drn_arrays
     from circuitlearn.learn.gradients import layered_equilibrium, layered_gradients
-    c = compile_netlist(read_netlist(os.path.join(NET, "drn_small.cir")))
+    c = compile_netlist(read_netlist(os.path.join(NET, deck)))
     W, b, sizes = drn_arrays(c)
     inputs = [f"vx{k}" for k in range(sizes[0])]
     outputs = [f"o{k}" for k in range(sizes[-1])]
