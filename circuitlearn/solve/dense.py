@@ -1,0 +1,181 @@
+"""Small linear circuits solved densely: the fixed cost of one solve in microseconds.
+
+A circuit without diodes or controlled sources, whose voltage sources are tied
+to ground by other voltage sources (a source tree, as the reduced path of
+:mod:`circuitlearn.solve.assemble` needs), is the linear system
+``K v_f = M v_s + Q i_s`` over its free nodes.  :class:`DenseLinear` builds the
+structure once (node codes, the source-tree map ``P``, the I-source map ``Q``)
+and, per set of conductances, the dense blocks ``K`` and ``M`` -- numba
+kernels over arrays (:mod:`circuitlearn.solve.kernels_dense`).  A Cholesky
+factor is kept per operating mode, so the phases of a learning step that share
+a matrix (free, current injection) share one factorisation.
+
+Modes (the nudges of :class:`~circuitlearn.device.netlist_device.NetlistDevice`,
+acting on ``probes``, free nodes of the circuit):
+
+* ``"free"``; ``"inject"``: currents ``values[B, p]`` into the probes;
+* ``"conduct"``: each probe tied through ``beta`` (S) to a source at ``values``;
+* ``"clamp"``: the probes held at ``values`` (they leave the free set).
+
+Every solve is certified node by node (:func:`~circuitlearn.solve.kernels_dense.kcl_ratio`):
+a node's KCL residual is judged against the currents that meet at that node.
+A factorisation that fails (a floating node) or a certificate that is not met
+raises :class:`DenseUnsuitable`: the caller then uses the general solver.
+Only for small circuits (``DENSE_MAX`` free nodes); larger ones are the sparse
+solvers' job.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from circuitlearn.solve import kernels_dense as kd
+
+#: largest free-node count solved densely (Cholesky is n^3/3: ~1 ms at 300)
+DENSE_MAX = 300
+#: KCL certificate: residual <= RTOL * sum|i| + FTOL * sum g(|v_a| + |v_b|) at every node
+RTOL, FTOL = 1e-9, 1e-12
+
+
+class DenseUnsuitable(Exception):
+    """The dense path cannot solve this circuit (or this state) to its certificate."""
+
+
+def unsuitable_reason(circuit) -> str | None:
+    """Why ``circuit`` cannot take the dense path (None when it can)."""
+    from circuitlearn.solve.assemble import _source_tree
+    if len(circuit.diode_names):
+        return "it has diodes"
+    if len(circuit.vcvs_names) or len(circuit.vccs_names):
+        return "it has controlled sources"
+    _, order, child_of = _source_tree(circuit)
+    if len(child_of) != len(circuit.vsource_names):
+        return "a voltage source is not tied to ground by other voltage sources"
+    nf = circuit.n_nodes - len(order)
+    if nf > DENSE_MAX:
+        return f"{nf} free nodes (dense up to {DENSE_MAX})"
+    return None
+
+
+class DenseLinear:
+    """The dense nodal system of a small linear ``circuit`` with nudges at ``probes``
+    (node indices, all free).  :meth:`set_conductance` then :meth:`solve`."""
+
+    def __init__(self, circuit, probes):
+        from circuitlearn.solve.assemble import _source_tree
+        why = unsuitable_reason(circuit)
+        if why:
+            raise DenseUnsuitable(why)
+        seen, order, _ = _source_tree(circuit)
+        n, nv = circuit.n_nodes, len(circuit.vsource_names)
+        fixed = np.array(order, dtype=np.int64)
+        is_fixed = np.zeros(n, bool)
+        is_fixed[fixed] = True
+        free = np.flatnonzero(~is_fixed)
+        code = np.empty(n, np.int64)
+        code[free] = np.arange(free.size)
+        code[fixed] = -1 - np.arange(fixed.size)
+        # v_fixed = P @ v_src, parents before children along the source tree
+        P = np.zeros((fixed.size, nv))
+        vn = circuit.vsource_nodes
+        for node in order[1:]:
+            parent, k = seen[node]
+            P[-1 - code[node]] = P[-1 - code[parent]]
+            P[-1 - code[node], k] += 1.0 if vn[k, 0] == node else -1.0
+        # I sources: drawn from n+, injected into n-
+        ni = len(circuit.isource_names)
+        Q = np.zeros((free.size, ni))
+        for k, (a, b) in enumerate(circuit.isource_nodes):
+            if code[b] >= 0:
+                Q[code[b], k] += 1.0
+            if code[a] >= 0:
+                Q[code[a], k] -= 1.0
+        probes = np.asarray(probes, dtype=np.int64)
+        if np.any(code[probes] < 0):
+            raise DenseUnsuitable("a probe node is fixed by a voltage source")
+        self.n_nodes, self.nv, self.free, self.fixed = n, nv, free, fixed
+        self.P, self.Q = P, Q
+        self.ca = np.ascontiguousarray(code[circuit.resistor_nodes[:, 0]])
+        self.cb = np.ascontiguousarray(code[circuit.resistor_nodes[:, 1]])
+        self.ra = np.ascontiguousarray(circuit.resistor_nodes[:, 0])
+        self.rb = np.ascontiguousarray(circuit.resistor_nodes[:, 1])
+        self.probes, self.pc = probes, code[probes]
+        inn = circuit.isource_nodes
+        self._src_nodes = np.concatenate([inn[:, 1], inn[:, 0]]).astype(np.int64)
+        self._check = ~is_fixed
+        self._K = np.empty((free.size, free.size))
+        self._Kx = np.empty((free.size, fixed.size))
+        self._keep = np.setdiff1d(np.arange(free.size), self.pc)
+        self._g = None
+        self._factors = {}
+
+    def set_conductance(self, g) -> None:
+        """The resistor conductances (S, in the circuit's resistor order)."""
+        self._g = np.ascontiguousarray(g, dtype=np.float64).copy()
+        kd.assemble(self.ca, self.cb, self._g, self._K, self._Kx)
+        self._M = -(self._Kx @ self.P)          # rhs = M v_s + Q i_s
+        self._factors.clear()
+
+    def _factor(self, key, A):
+        L = self._factors.get(key)
+        if L is None:
+            L = np.empty_like(A)
+            if not kd.cholesky(np.ascontiguousarray(A), L):
+                raise DenseUnsuitable("the nodal matrix is singular (a floating node?)")
+            self._factors[key] = L
+        return L
+
+    def solve(self, S, mode="free", values=None, beta=None):
+        """Node voltages ``[B, n_nodes]`` for sources ``S`` [B, n_sources] (the circuit's
+        order) in ``mode``; raises :class:`DenseUnsuitable` when not certified."""
+        vs, isrc = S[:, :self.nv], S[:, self.nv:]
+        rhs = vs @ self._M.T
+        if isrc.shape[1]:
+            rhs += isrc @ self.Q.T
+        inj_nodes = self._src_nodes
+        sign_inj = np.concatenate([isrc, -isrc], axis=1) if isrc.shape[1] else isrc
+        V = np.empty((S.shape[0], self.n_nodes))
+        V[:, self.fixed] = vs @ self.P.T
+        check = self._check
+        if mode == "clamp":
+            keep, pc = self._keep, self.pc
+            K = self._K
+            x = rhs[:, keep] - values @ K[np.ix_(pc, keep)]
+            if keep.size:
+                kd.cho_solve_rows(self._factor("clamp", K[np.ix_(keep, keep)]), x)
+            xf = np.empty_like(rhs)
+            xf[:, keep] = x
+            xf[:, pc] = values
+            check = check.copy()
+            check[self.probes] = False
+        else:
+            if mode == "free":
+                L = self._factor("free", self._K)
+            elif mode == "inject":
+                L = self._factor("free", self._K)
+                rhs[:, self.pc] += values
+            elif mode == "conduct":
+                A = self._K.copy()
+                A[self.pc, self.pc] += beta
+                L = self._factor(("conduct", float(beta)), A)
+                rhs[:, self.pc] += beta * values
+            else:
+                raise ValueError(f"unknown mode {mode!r}")
+            xf = np.ascontiguousarray(rhs)
+            kd.cho_solve_rows(L, xf)
+        V[:, self.free] = xf
+        # injected currents for the certificate: I sources, then the nudges
+        parts, nodes = [sign_inj], [inj_nodes]
+        if mode == "inject":
+            parts.append(values)
+            nodes.append(self.probes)
+        elif mode == "conduct":
+            parts.append(beta * (values - V[:, self.probes]))
+            nodes.append(self.probes)
+        inj = np.ascontiguousarray(np.concatenate(parts, axis=1)) if len(parts) > 1 else \
+            np.ascontiguousarray(sign_inj)
+        ratio = kd.kcl_ratio(V, self.ra, self.rb, self._g, inj,
+                             np.concatenate(nodes).astype(np.int64), check, RTOL, FTOL)
+        if not ratio <= 1.0:
+            raise DenseUnsuitable(f"KCL certificate not met (worst node at {ratio:.3g} x its "
+                                  "tolerance)")
+        return V, ratio
