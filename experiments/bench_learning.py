@@ -151,7 +151,15 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-ngspice", action="store_true")
     p.add_argument("--smoke", action="store_true", help="small circuits, few samples (CI)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads for both sides (default 1: the matrices are small and "
+                        "the 2 cores are shared; threads cost more than they give here)")
     a = p.parse_args(argv)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(a.blas_threads)
+    except ImportError:
+        pass
     if a.smoke:
         a.batch, a.repeat = 8, 2
     os.makedirs(a.out, exist_ok=True)
@@ -167,7 +175,8 @@ def main(argv=None):
               + (f", ngspice x{r['coupled_vs_ngspice']:.0f}" if "coupled_vs_ngspice" in r else "")
               + ")", flush=True)
     with open(os.path.join(a.out, "bench_learning.json"), "w") as fh:
-        json.dump({"rows": rows, "batch": a.batch}, fh, indent=1)
+        json.dump({"rows": rows, "batch": a.batch, "blas_threads": a.blas_threads,
+                   "loadavg_end": list(os.getloadavg())}, fh, indent=1)
     return rows
 
 

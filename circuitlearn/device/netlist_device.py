@@ -96,6 +96,13 @@ class NetlistDevice:
         self.probe_index = np.array([circuit.node_index(n) for n in probes], dtype=np.int64)
         self._pos = np.array([probes.index(a) if a != "0" else -1 for a, _ in self.outputs])
         self._neg = np.array([probes.index(b) if b != "0" else -1 for _, b in self.outputs])
+        # read-out map [n_probes, n_outputs]: y = v_probes @ _read (+1 node, -1 reference)
+        self._read = np.zeros((len(probes), len(self.outputs)))
+        for k, (p, q) in enumerate(zip(self._pos, self._neg)):
+            if p >= 0:
+                self._read[p, k] += 1.0
+            if q >= 0:
+                self._read[q, k] -= 1.0
         self.trainable = np.asarray(trainable, dtype=np.int64)
         self.g_min, self.g_max = float(g_min), float(g_max)
         if not 0.0 <= self.g_min <= self.g_max:
@@ -142,16 +149,11 @@ class NetlistDevice:
 
     def readout(self, V) -> np.ndarray:
         """Outputs ``[B, n_outputs]`` from node voltages ``[B, n_nodes]``."""
-        P = V[:, self.probe_index]
-        Pz = np.concatenate([P, np.zeros((P.shape[0], 1))], axis=1)   # index -1 reads 0 V
-        return Pz[:, self._pos] - Pz[:, self._neg]
+        return V[:, self.probe_index] @ self._read
 
     def output_to_probe(self, gy) -> np.ndarray:
         """Chain rule: ``dC/dy`` ``[B, n_outputs]`` -> ``dC/dv`` at the probe nodes."""
-        g = np.zeros((gy.shape[0], len(self.probe_names) + 1))
-        np.add.at(g.T, self._pos, gy.T)
-        np.subtract.at(g.T, self._neg, gy.T)
-        return g[:, :-1]
+        return np.asarray(gy, dtype=np.float64) @ self._read.T
 
     def probe_conductance(self) -> np.ndarray:
         """Total resistor conductance at each probe node (S), for nudging stability."""

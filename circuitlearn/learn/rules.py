@@ -79,7 +79,7 @@ def contrast(device, V2, V1, denom: float) -> np.ndarray:
     from circuitlearn.learn.kernels import edge_contrast
     e = device.trainable_edges
     out = np.empty(e.shape[0])
-    edge_contrast(np.ascontiguousarray(V2), np.ascontiguousarray(V1), e[:, 0], e[:, 1],
+    edge_contrast(np.ascontiguousarray(V2.T), np.ascontiguousarray(V1.T), e[:, 0], e[:, 1],
                   1.0 / (V2.shape[0] * denom), out)
     return out
 

@@ -27,6 +27,7 @@ solvers' job.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import lapack
 
 from circuitlearn.solve import kernels_dense as kd
 
@@ -116,13 +117,24 @@ class DenseLinear:
         self._factors.clear()
 
     def _factor(self, key, A):
-        L = self._factors.get(key)
-        if L is None:
+        """``U = L^T`` (F-ordered upper factor, LAPACK's layout) of ``A``, cached per mode."""
+        U = self._factors.get(key)
+        if U is None:
             L = np.empty_like(A)
             if not kd.cholesky(np.ascontiguousarray(A), L):
                 raise DenseUnsuitable("the nodal matrix is singular (a floating node?)")
-            self._factors[key] = L
-        return L
+            U = self._factors[key] = L.T
+        return U
+
+    @staticmethod
+    def _cho_solve(U, R):
+        """Solve ``A x = r`` for every row of ``R`` [B, n] (C order), in place (LAPACK potrs
+        on the F-ordered transpose: no copy)."""
+        if R.shape[1] == 0:
+            return
+        _, info = lapack.dpotrs(U, R.T, lower=0, overwrite_b=1)
+        if info != 0:
+            raise DenseUnsuitable(f"LAPACK dpotrs failed (info {info})")
 
     def solve(self, S, mode="free", values=None, beta=None):
         """Node voltages ``[B, n_nodes]`` for sources ``S`` [B, n_sources] (the circuit's
@@ -139,9 +151,9 @@ class DenseLinear:
         if mode == "clamp":
             keep, pc = self._keep, self.pc
             K = self._K
-            x = rhs[:, keep] - values @ K[np.ix_(pc, keep)]
+            x = np.ascontiguousarray(rhs[:, keep] - values @ K[np.ix_(pc, keep)])
             if keep.size:
-                kd.cho_solve_rows(self._factor("clamp", K[np.ix_(keep, keep)]), x)
+                self._cho_solve(self._factor("clamp", K[np.ix_(keep, keep)]), x)
             xf = np.empty_like(rhs)
             xf[:, keep] = x
             xf[:, pc] = values
@@ -161,7 +173,7 @@ class DenseLinear:
             else:
                 raise ValueError(f"unknown mode {mode!r}")
             xf = np.ascontiguousarray(rhs)
-            kd.cho_solve_rows(L, xf)
+            self._cho_solve(L, xf)
         V[:, self.free] = xf
         # injected currents for the certificate: I sources, then the nudges
         parts, nodes = [sign_inj], [inj_nodes]
@@ -171,9 +183,9 @@ class DenseLinear:
         elif mode == "conduct":
             parts.append(beta * (values - V[:, self.probes]))
             nodes.append(self.probes)
-        inj = np.ascontiguousarray(np.concatenate(parts, axis=1)) if len(parts) > 1 else \
-            np.ascontiguousarray(sign_inj)
-        ratio = kd.kcl_ratio(V, self.ra, self.rb, self._g, inj,
+        inj = np.concatenate(parts, axis=1) if len(parts) > 1 else sign_inj
+        ratio = kd.kcl_ratio(np.ascontiguousarray(V.T), self.ra, self.rb, self._g,
+                             np.ascontiguousarray(inj.T),
                              np.concatenate(nodes).astype(np.int64), check, RTOL, FTOL)
         if not ratio <= 1.0:
             raise DenseUnsuitable(f"KCL certificate not met (worst node at {ratio:.3g} x its "

@@ -53,59 +53,40 @@ def cholesky(A, L):
 
 
 @njit(cache=True)
-def cho_solve_rows(L, R):
-    """Solve ``L L^T x = r`` for every row ``r`` of ``R`` [B, n], in place."""
-    n = L.shape[0]
-    for b in range(R.shape[0]):
-        for i in range(n):                 # forward: L y = r
-            s = R[b, i]
-            for k in range(i):
-                s -= L[i, k] * R[b, k]
-            R[b, i] = s / L[i, i]
-        for i in range(n - 1, -1, -1):     # backward: L^T x = y
-            s = R[b, i]
-            for k in range(i + 1, n):
-                s -= L[k, i] * R[b, k]
-            R[b, i] = s / L[i, i]
+def kcl_ratio(VT, ra, rb, g, injT, inj_node, check, rtol, ftol):
+    """The worst per-node KCL residual of the voltages ``VT`` [n_nodes, B] (node-major: the
+    batch is the inner, contiguous loop) relative to what that node can be asked:
+    ``|sum i| / (rtol * sum |i| + ftol * sum g (|v_a| + |v_b|))`` over the nodes with
+    ``check[node]`` (a value <= 1 passes).  Each node is judged by the currents that meet
+    there, never by a batch- or circuit-wide scale.
 
-
-@njit(cache=True)
-def kcl_ratio(V, ra, rb, g, inj, inj_node, check, rtol, ftol):
-    """The worst per-node KCL residual of the voltages ``V`` [B, n_nodes] relative to
-    what that node can be asked: ``|sum i| / (rtol * sum |i| + ftol * sum g (|v_a| + |v_b|))``
-    over the nodes with ``check[node]`` (a value <= 1 passes).  Each node is judged
-    by the currents that meet there, never by a batch- or circuit-wide scale.
-
-    ``ra, rb, g``: resistors (node indices); ``inj[B, q]``: currents injected into
+    ``ra, rb, g``: resistors (node indices); ``injT[q, B]``: currents injected into
     node ``inj_node[q]``."""
-    n = V.shape[1]
-    net = np.zeros(n)
-    mag = np.zeros(n)
-    flo = np.zeros(n)
+    n, B = VT.shape
+    net = np.zeros((n, B))
+    tol = np.zeros((n, B))
+    for k in range(g.shape[0]):
+        a, c, gk = ra[k], rb[k], g[k]
+        for b in range(B):
+            va, vc = VT[a, b], VT[c, b]
+            i = gk * (va - vc)
+            t = rtol * abs(i) + ftol * gk * (abs(va) + abs(vc))
+            net[a, b] += i
+            net[c, b] -= i
+            tol[a, b] += t
+            tol[c, b] += t
+    for q in range(inj_node.shape[0]):
+        m = inj_node[q]
+        for b in range(B):
+            j = injT[q, b]
+            net[m, b] -= j
+            tol[m, b] += (rtol + ftol) * abs(j)
     worst = 0.0
-    for b in range(V.shape[0]):
-        net[:] = 0.0
-        mag[:] = 0.0
-        flo[:] = 0.0
-        for k in range(g.shape[0]):
-            va, vb = V[b, ra[k]], V[b, rb[k]]
-            i = g[k] * (va - vb)
-            f = g[k] * (abs(va) + abs(vb))
-            net[ra[k]] += i
-            net[rb[k]] -= i
-            mag[ra[k]] += abs(i)
-            mag[rb[k]] += abs(i)
-            flo[ra[k]] += f
-            flo[rb[k]] += f
-        for q in range(inj_node.shape[0]):
-            j = inj[b, q]
-            net[inj_node[q]] -= j
-            mag[inj_node[q]] += abs(j)
-            flo[inj_node[q]] += abs(j)
-        for i in range(n):
-            if check[i]:
-                r = abs(net[i])
+    for i in range(n):
+        if check[i]:
+            for b in range(B):
+                r = abs(net[i, b])
                 if r > 0.0:
-                    s = rtol * mag[i] + ftol * flo[i]
+                    s = tol[i, b]
                     worst = max(worst, r / s if s > 0.0 else np.inf)
     return worst
