@@ -106,6 +106,34 @@ def scipy_loop(c, inputs, outputs, trainable, g, x, t, eta, lr, ep_beta=None):
     return g, first
 
 
+def fixed_cost(c, inputs, outputs, n=300):
+    """Median time of one settle at batch 1 (``settle``: unchanged conductances;
+    ``program_and_settle``: after programming every resistor), on the dense path of
+    small linear circuits and on the general solver (``dense=False``)."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (1, len(inputs)))
+    tr = np.arange(len(c.resistor_names))
+    out = {}
+    for label, dense in (("dense", True), ("general", False)):
+        dev = NetlistDevice(c, inputs, outputs, tr, 1e-6, 1e-2, dense=dense)
+        dev.set_inputs(x)
+        dev.measure()
+        settle, prog = [], []
+        delta = np.full(len(tr), 1e-9)
+        for k in range(n):
+            t0 = time.perf_counter()
+            dev.measure()
+            settle.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            dev.program(delta if k % 2 else -delta)
+            dev.measure()
+            prog.append(time.perf_counter() - t0)
+        out[label] = {"settle_us": 1e6 * float(np.median(settle)),
+                      "program_and_settle_us": 1e6 * float(np.median(prog)),
+                      "method": dev.last_status().get("method", dev.last_status().get("message"))}
+    return out
+
+
 def bench_one(name, c, inputs, outputs, batch, n_scipy, n_spice, repeat, with_spice):
     rng = np.random.default_rng(0)
     tr = np.arange(len(c.resistor_names))
@@ -164,6 +192,12 @@ def main(argv=None):
         a.batch, a.repeat = 8, 2
     os.makedirs(a.out, exist_ok=True)
     rows = []
+    first = circuits(a.smoke)[0]
+    fixed = fixed_cost(*first[1:])
+    print(f"fixed cost, {first[0]}, batch 1: settle {fixed['dense']['settle_us']:.1f} us, "
+          f"program + settle {fixed['dense']['program_and_settle_us']:.1f} us (dense path); "
+          f"general solver {fixed['general']['settle_us']:.1f} / "
+          f"{fixed['general']['program_and_settle_us']:.1f} us", flush=True)
     for name, c, inputs, outputs in circuits(a.smoke):
         big = len(c.resistor_names) > 5000
         rows.append(bench_one(name, c, inputs, outputs, a.batch, 4 if big else 16,
@@ -175,9 +209,10 @@ def main(argv=None):
               + (f", ngspice x{r['coupled_vs_ngspice']:.0f}" if "coupled_vs_ngspice" in r else "")
               + ")", flush=True)
     with open(os.path.join(a.out, "bench_learning.json"), "w") as fh:
-        json.dump({"rows": rows, "batch": a.batch, "blas_threads": a.blas_threads,
+        json.dump({"rows": rows, "fixed_cost_batch1": {"circuit": first[0], **fixed},
+                   "batch": a.batch, "blas_threads": a.blas_threads,
                    "loadavg_end": list(os.getloadavg())}, fh, indent=1)
-    return rows
+    return rows, fixed
 
 
 if __name__ == "__main__":

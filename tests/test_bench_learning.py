@@ -15,7 +15,7 @@ def test_bench_learning_smoke(tmp_path):
         "bench_learning", os.path.join(ROOT, "experiments", "bench_learning.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    rows = mod.main(["--smoke", "--out", str(tmp_path)])
+    rows, fixed = mod.main(["--smoke", "--out", str(tmp_path)])
     data = json.load(open(tmp_path / "bench_learning.json"))
     assert [r["circuit"] for r in data["rows"]] == [r["circuit"] for r in rows]
     for r in rows:
@@ -23,3 +23,8 @@ def test_bench_learning_smoke(tmp_path):
             for side in ("ours", "scipy", "ngspice"):
                 assert r[f"{rule}_{side}_s"] > 0
             assert r[f"{rule}_grad_rel_diff"] < 1e-6, (r["circuit"], rule)
+    # the fixed cost is measured on both paths, and the small linear circuit took the dense one
+    assert fixed["dense"]["method"] == "dense" and fixed["general"]["method"] != "dense"
+    for path in ("dense", "general"):
+        assert fixed[path]["settle_us"] > 0 and fixed[path]["program_and_settle_us"] > 0
+    assert data["fixed_cost_batch1"]["dense"]["settle_us"] == fixed["dense"]["settle_us"]

@@ -59,6 +59,19 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("circuitlearn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (``circuitlearn ... | head``): stop quietly
+        import os
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 1
+    except OSError as exc:
+        # an unwritable or unreadable path the command did not anticipate: say which
+        where = exc.filename or "circuitlearn"
+        print(f"{where}: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def _check_value(sec, key, val, where):
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in val):
             raise ConfigError(f"expected a non-empty list of numbers, got {val!r}", where, name)
         kind = type(default[0])
+        if kind is int and any(isinstance(v, float) and not (math.isfinite(v) and v == int(v))
+                               for v in val):
+            raise ConfigError(f"expected whole numbers, got {val!r}", where, name)
         val = [kind(v) for v in val]
         if any((not math.isfinite(v)) or v < (1 if key == "hidden" else 0) for v in val):
             raise ConfigError(f"values must be finite and >= {1 if key == 'hidden' else 0}, "

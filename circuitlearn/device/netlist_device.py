@@ -306,7 +306,7 @@ class NetlistDevice:
         if not np.all(np.isfinite(V)):
             raise FloatingPointError("the solve returned non-finite voltages")
         self._status = {"nit": res.nit, "status": res.status, "message": res.message,
-                        "unstable": 0}
+                        "unstable": 0, "method": res.method}
         return V
 
     def _measure_dense(self, mode):

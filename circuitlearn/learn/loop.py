@@ -123,6 +123,8 @@ def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs
     (epoch 0, record None; not when resuming) and after every epoch.
     Returns ``{"config", "initial", "epochs", **extra}``."""
     x_tr, t_tr, x_te, t_te = data
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConfigError(f"{out_dir} is a file, not a folder", None, "--out")
     os.makedirs(out_dir, exist_ok=True)
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     extra = dict(extra or {})
@@ -130,15 +132,19 @@ def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs
         if not os.path.exists(ckpt):
             raise ConfigError(f"no checkpoint to resume from ({ckpt})", None, "--resume")
         meta, arrays = load_checkpoint(ckpt)
-        learner.set_parameters(_checkpoint_parameters(ckpt, arrays, learner))
-        vel = [arrays[f"vel{i}"] for i in range(len(learner.names))] if "vel0" in arrays \
-            else None
+        params = _checkpoint_parameters(ckpt, arrays, learner.names, learner.parameters())
+        vel = _checkpoint_parameters(ckpt, arrays, [f"vel{i}" for i in range(len(params))],
+                                     params) if "vel0" in arrays else None
+        learner.set_parameters(params)
         state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"],
                                tuple(vel) if vel is not None else None)
         if sgd.momentum and state.velocity is None:
             state = optim.sgd_init(sgd, learner.parameters())
             state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"], state.velocity)
-        rng.bit_generator.state = meta["rng"]
+        try:
+            rng.bit_generator.state = meta["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise DataError(f"{ckpt}: its RNG state cannot be restored ({exc})") from None
         history, start, initial = meta["history"], meta["epoch"], meta.get("initial")
     else:
         state = optim.sgd_init(sgd, learner.parameters())
@@ -220,26 +226,39 @@ def save_checkpoint(path, learner, state, rng, epoch, history, config, initial):
 def load_checkpoint(path):
     """(meta dict, {name: array}) of a checkpoint; its config has numbers restored."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             arrays = {k: z[k].copy() for k in z.files if k != "meta"}
-    except (OSError, KeyError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable circuitlearn checkpoint ({exc})") from None
-    for key in ("epoch", "sgd_epoch", "sgd_step", "rng", "history", "config"):
-        if key not in meta:
-            raise DataError(f"{path}: not a circuitlearn checkpoint (no {key!r} in its meta)")
+    except Exception as exc:    # noqa: BLE001 -- a damaged zip fails in many ways (BadZipFile,
+        # zlib.error, NotImplementedError for a flipped version field, ...): all mean "damaged"
+        raise DataError(f"{path}: not a readable circuitlearn checkpoint (damaged or "
+                        f"truncated: {type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: not a circuitlearn checkpoint (its meta is not a table)")
+    for key, kind in (("epoch", int), ("sgd_epoch", int), ("sgd_step", int), ("rng", dict),
+                      ("history", list), ("config", dict)):
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise DataError(f"{path}: not a circuitlearn checkpoint (meta {key!r} missing or "
+                            f"not a{'n' if kind is int else ''} {kind.__name__})")
+    if meta["epoch"] < 0 or meta["sgd_epoch"] < 0 or meta["sgd_step"] < 0:
+        raise DataError(f"{path}: negative epoch or step counts in its meta")
     meta["config"] = restore_json(meta["config"])
     if "velocity" in arrays and "vel0" not in arrays:     # written before vel0.. (one array)
         arrays["vel0"] = arrays.pop("velocity")
     return meta, arrays
 
 
-def _checkpoint_parameters(path, arrays, learner):
+def _checkpoint_parameters(path, arrays, names, like):
+    """The arrays ``names`` of a checkpoint, each checked against the shape of ``like``
+    and for finiteness (a damaged or foreign checkpoint is a DataError, not a run)."""
     out = []
-    for name, now in zip(learner.names, learner.parameters()):
+    for name, now in zip(names, like):
         if name not in arrays:
             raise DataError(f"{path}: no array {name!r} (has: {', '.join(sorted(arrays))})")
         a = arrays[name]
+        if a.dtype.kind not in "fiu":
+            raise DataError(f"{path}: {name} holds {a.dtype} values, not numbers")
+        a = a.astype(np.float64)
         if a.shape != np.shape(now):
             raise DataError(f"{path}: {name} has shape {a.shape}, the network needs "
                             f"{np.shape(now)}")

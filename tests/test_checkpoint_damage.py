@@ -1,0 +1,117 @@
+"""Damaged, truncated, foreign or NaN checkpoints and hostile flags end in one located
+error with exit 1 -- never a traceback, never a resumed run on bad state (issue 12)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from circuitlearn.cli import main
+
+SMALL = ["--hidden", "8", "--n-train", "48", "--n-test", "24", "--batch-size", "8",
+         "--momentum", "0.5", "--nudging", "current", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("ck") / "run")
+    assert main(["train", "--out", out, "--epochs", "1", *SMALL]) == 0
+    with open(os.path.join(out, "checkpoint.npz"), "rb") as fh:
+        return out, fh.read()
+
+
+def _resume(out, capsys):
+    rc = main(["train", "--out", out, "--epochs", "2", "--resume", "--no-progress"])
+    return rc, capsys.readouterr().err
+
+
+def _rewrite(out, **changes):
+    path = os.path.join(out, "checkpoint.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    for k, v in changes.items():
+        if k == "meta":
+            meta.update(v)
+        else:
+            arrays[k] = v
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+def _damage(kind, out, raw):
+    path = os.path.join(out, "checkpoint.npz")
+    data = bytearray(raw)
+    if kind == "truncated":
+        data = data[:len(data) // 2]
+    elif kind == "bit-flipped":
+        for i in range(200, len(data), 97):
+            data[i] ^= 0x5A
+    elif kind == "empty":
+        data = bytearray()
+    elif kind == "not-a-zip":
+        data = bytearray(b"hello, I am not a checkpoint\n" * 20)
+    with open(path, "wb") as fh:
+        fh.write(bytes(data))
+    if kind == "nan-weights":
+        w = np.load(path)["w0"].copy()
+        w[0, 0] = np.nan
+        _rewrite(out, w0=w)
+    elif kind == "wrong-shape":
+        _rewrite(out, w0=np.ones((3, 3)))
+    elif kind == "text-array":
+        w = np.load(path)["w0"]
+        _rewrite(out, w0=np.full(w.shape, "x"))
+    elif kind == "bad-rng":
+        _rewrite(out, meta={"rng": {"bit_generator": "PCG64", "state": "nonsense"}})
+    elif kind == "negative-epoch":
+        _rewrite(out, meta={"epoch": -3})
+    elif kind == "velocity-nan":
+        v = np.load(path)["vel0"].copy()
+        v[:] = np.inf
+        _rewrite(out, vel0=v)
+
+
+KINDS = ["truncated", "bit-flipped", "empty", "not-a-zip", "nan-weights", "wrong-shape",
+         "text-array", "bad-rng", "negative-epoch", "velocity-nan"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_damaged_drn_checkpoint_is_one_located_error(kind, trained, tmp_path, capsys):
+    src, raw = trained
+    out = str(tmp_path / "run")
+    os.makedirs(out)
+    for name in os.listdir(src):
+        with open(os.path.join(src, name), "rb") as a, open(os.path.join(out, name), "wb") as b:
+            b.write(a.read())
+    _damage(kind, out, raw)
+    rc, err = _resume(out, capsys)
+    assert rc == 1, err
+    assert "Traceback" not in err and "checkpoint.npz" in err, err
+
+
+def test_hidden_sizes_must_be_whole_numbers(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\nhidden = [8.5]\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "model.hidden" in err and "whole numbers" in err
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "taken"
+    f.write_text("mine\n")
+    assert main(["train", "--out", str(f), "--epochs", "1", *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert "is a file" in err and "Traceback" not in err
+    assert f.read_text() == "mine\n"
+
+
+def test_a_closed_stdout_pipe_is_no_traceback(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    deck = os.path.join(root, "netlists", "random_network_30.cir")
+    p = subprocess.run(f"{sys.executable} -m circuitlearn solve {deck} --json | head -c 1",
+                       shell=True, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in p.stderr, p.stderr
