@@ -115,3 +115,37 @@ def test_a_closed_stdout_pipe_is_no_traceback(tmp_path):
     p = subprocess.run(f"{sys.executable} -m circuitlearn solve {deck} --json | head -c 1",
                        shell=True, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in p.stderr, p.stderr
+
+
+def _mnist_npz(path, **edit):
+    rng = np.random.default_rng(0)
+    arr = {"x_train": rng.integers(0, 256, (20, 28, 28)).astype(np.uint8),
+           "y_train": rng.integers(0, 10, 20), "x_test": rng.integers(0, 256, (8, 28, 28))
+           .astype(np.uint8), "y_test": rng.integers(0, 10, 8)}
+    arr.update(edit)
+    np.savez(path, **arr)
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"y_train": np.full(20, 12)}, "labels outside"),
+    ({"y_test": np.arange(5)}, "images but 5 labels"),
+    ({"x_test": np.zeros((0, 28, 28), np.uint8), "y_test": np.zeros(0, np.int64)}, "empty"),
+    ({"y_train": np.full(20, 2.5)}, "whole numbers"),
+    ({"x_train": np.full((20, 28, 28), "a")}, "not numbers"),
+])
+def test_a_bad_mnist_npz_is_one_located_error(tmp_path, capsys, edit, words):
+    _mnist_npz(tmp_path / "mnist.npz", **edit)
+    rc = main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--hidden", "8",
+               "--epochs", "1", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and words in err and "mnist.npz" in err and "Traceback" not in err, err
+
+
+def test_a_truncated_npz_is_one_located_error(tmp_path, capsys):
+    _mnist_npz(tmp_path / "mnist.npz")
+    raw = (tmp_path / "mnist.npz").read_bytes()
+    (tmp_path / "mnist.npz").write_bytes(raw[:len(raw) // 3])
+    rc = main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--hidden", "8",
+               "--epochs", "1", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "mnist.npz" in err and "Traceback" not in err, err

