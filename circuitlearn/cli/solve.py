@@ -20,7 +20,31 @@ import math
 
 import numpy as np
 
-from circuitlearn.errors import DataError
+from circuitlearn.errors import ConfigError, DataError
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    import argparse
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    import argparse
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return v
 
 
 def add_parser(sub) -> None:
@@ -33,8 +57,9 @@ def add_parser(sub) -> None:
     p.add_argument("--sources", metavar="IN.npy",
                    help="[batch, n_sources] source values (order as `circuitlearn check` lists them)")
     p.add_argument("--out", metavar="OUT.npz", help="save the voltages of the whole batch")
-    p.add_argument("--tol", type=float, default=1e-10, help="tolerance, volts (default 1e-10)")
-    p.add_argument("--maxiter", type=int, default=None, help="iteration limit")
+    p.add_argument("--tol", type=positive_float, default=1e-10,
+                   help="tolerance, volts (default 1e-10)")
+    p.add_argument("--maxiter", type=positive_int, default=None, help="iteration limit")
     p.add_argument("--allow-outside-include", action="store_true",
                    help="let .include/.lib read files outside the deck's folder")
     p.set_defaults(func=run)
@@ -71,14 +96,29 @@ def run(args) -> int:
     from circuitlearn.netlist.parser import read_netlist
     from circuitlearn.solve import solve
 
+    import os
+    out = args.out
+    if out:
+        if os.path.isdir(out):
+            raise ConfigError(f"{out} is a folder; give a file name (OUT.npz)", "command line",
+                              "--out")
+        if not out.endswith(".npz"):
+            out += ".npz"             # what numpy writes: say so instead of surprising
     circuit = compile_netlist(read_netlist(args.file, allow_outside=args.allow_outside_include))
+    diodes = args.diodes
+    if args.backend == "ngspice" and diodes == "ideal":
+        if len(circuit.diode_names):
+            raise ConfigError("ngspice has no ideal diode: add --diodes shockley (with a "
+                              "near-ideal .model such as 'dideal' in spice_models/ to "
+                              "approximate one)", "command line", "--diodes")
+        diodes = "shockley"           # no diodes: the diode model does not matter
     sources = load_sources(args.sources, circuit) if args.sources else None
-    res = solve(circuit, sources, diodes=args.diodes, backend=args.backend, tol=args.tol,
+    res = solve(circuit, sources, diodes=diodes, backend=args.backend, tol=args.tol,
                 maxiter=args.maxiter)
     batch = res.voltages.shape[0]
     if args.out:
         try:
-            np.savez(args.out, voltages=res.voltages, node_names=np.array(circuit.node_names),
+            np.savez(out, voltages=res.voltages, node_names=np.array(circuit.node_names),
                      source_currents=res.source_currents,
                      source_names=np.array(circuit.vsource_names, dtype=str),
                      diode_currents=res.diode_currents,
@@ -86,7 +126,7 @@ def run(args) -> int:
                      status=np.int64(res.status), sample_success=res.sample_success,
                      kcl_residual=res.kcl_residual, diode_violation=res.diode_violation)
         except OSError as exc:
-            raise DataError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+            raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
     if args.json:
         def per_node(col):
             vals = [_num(x) for x in res.voltages[:, col]]
@@ -110,5 +150,5 @@ def run(args) -> int:
             for k, name in enumerate(circuit.node_names):
                 print(f"  v({name}){' ' * (width - len(name))} = {res.voltages[0, k]:.12g} V")
         if args.out:
-            print(f"wrote {args.out}")
+            print(f"wrote {out}")
     return 0 if res.success else 2

@@ -1,4 +1,5 @@
-"""Damaged, truncated, foreign or NaN checkpoints and hostile flags end in one located
+"""Hostile input to the CLI (damaged, truncated, foreign or NaN checkpoints and data, bad flag
+values, unusable paths, closed pipes) ends in one located
 error with exit 1 -- never a traceback, never a resumed run on bad state (issue 12)."""
 import json
 import os
@@ -149,3 +150,34 @@ def test_a_truncated_npz_is_one_located_error(tmp_path, capsys):
                "--epochs", "1", "--out", str(tmp_path / "o"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "mnist.npz" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--tol", "0"], "--tol"), (["--tol", "-1"], "--tol"), (["--tol", "nan"], "--tol"),
+    (["--maxiter", "0"], "--maxiter"), (["--maxiter", "x"], "--maxiter"),
+])
+def test_solve_refuses_bad_numbers_as_usage_errors(flags, words, capsys):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with pytest.raises(SystemExit) as exc:
+        main(["solve", os.path.join(root, "netlists", "divider.cir"), *flags])
+    assert exc.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_solve_out_paths_and_ngspice_without_ideal_diodes(tmp_path, capsys):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    deck = os.path.join(root, "netlists", "divider.cir")
+    assert main(["solve", deck, "--out", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["solve", deck, "--out", str(tmp_path / "v")]) == 0
+    assert "wrote " + str(tmp_path / "v.npz") in capsys.readouterr().out
+    assert (tmp_path / "v.npz").exists()
+    clipper = os.path.join(root, "netlists", "diode_clipper.cir")
+    assert main(["solve", clipper, "--backend", "ngspice"]) == 1
+    assert "--diodes shockley" in capsys.readouterr().err
+
+
+@pytest.mark.ngspice
+def test_solve_ngspice_on_a_deck_without_diodes_needs_no_diode_flag(capsys):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert main(["solve", os.path.join(root, "netlists", "divider.cir"), "--backend",
+                 "ngspice"]) == 0
