@@ -181,3 +181,25 @@ def test_solve_ngspice_on_a_deck_without_diodes_needs_no_diode_flag(capsys):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assert main(["solve", os.path.join(root, "netlists", "divider.cir"), "--backend",
                  "ngspice"]) == 0
+
+
+@pytest.mark.parametrize("cards, words", [
+    ("V1 a 0 1\nR1 a 0 1e-320\n", "resistor r1"),
+    ("V1 a 0 1e308\nR1 a 0 1k\n", "voltage source v1"),
+    ("I1 0 a 1e200\nR1 a 0 1k\n", "current source i1"),
+    (".model dd D (is=1e-14 rs=1e-320)\nV1 a 0 1\nD1 a 0 dd\nR1 a 0 1k\n", "diode d1"),
+])
+def test_values_outside_float64s_useful_range_are_refused_where_they_are(tmp_path, capsys,
+                                                                        cards, words):
+    deck = tmp_path / "bad.cir"
+    deck.write_text("hostile values\n" + cards + ".end\n")
+    assert main(["solve", str(deck)]) == 1
+    err = capsys.readouterr().err
+    assert words in err and f"{deck}:" in err and "Traceback" not in err, err
+
+
+def test_no_ground_names_the_deck(tmp_path, capsys):
+    deck = tmp_path / "ng.cir"
+    deck.write_text("no ground\nV1 a b 1\nR1 a b 1k\n.end\n")
+    assert main(["check", str(deck)]) == 1
+    assert f"{deck}: no ground" in capsys.readouterr().err

@@ -191,6 +191,7 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
         return (tuple(e.name for e in els), [idx(e) for e in els],
                 np.array([e.value for e in els], dtype=np.float64))
 
+    _check_ranges(groups, dparams, diodes)
     rn, rnodes, rval = table("R")
     vn, vnodes, vval = table("V")
     inames, inodes, ival = table("I")
@@ -213,6 +214,39 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
         from circuitlearn.compile.topology import check_topology
         check_topology(circuit, netlist)
     return circuit
+
+
+#: magnitudes a compiled circuit accepts: resistances (and diode RS) within
+#: [RANGE_MIN, RANGE_MAX] ohm, source values and controlled-source gains at most RANGE_MAX.
+#: Beyond them products of a few values leave float64 (1e308) or lose it to sub-normals,
+#: and a solve would report infinities or NaN; ngspice itself works in far narrower ranges.
+RANGE_MIN, RANGE_MAX = 1e-100, 1e100
+
+
+def _check_ranges(groups, dparams, diodes):
+    """Refuse, with the card's location, values outside float64's useful range."""
+    for e in groups["R"]:
+        r = abs(e.value)
+        if not (np.isfinite(r) and RANGE_MIN <= r <= RANGE_MAX):
+            raise NetlistError(f"resistor {e.name}: {e.value!r} ohm is outside the range "
+                               f"circuitlearn can solve ({RANGE_MIN:g} .. {RANGE_MAX:g} ohm)",
+                               *_where(e))
+    for kind, what in (("V", "voltage source"), ("I", "current source"), ("E", "gain"),
+                       ("G", "transconductance")):
+        for e in groups[kind]:
+            if not (np.isfinite(e.value) and abs(e.value) <= RANGE_MAX):
+                raise NetlistError(f"{what} {e.name}: {e.value!r} is outside the range "
+                                   f"circuitlearn can solve (|value| <= {RANGE_MAX:g})",
+                                   *_where(e))
+    for k, e in enumerate(diodes):
+        isat, n, rs = dparams[k, 0], dparams[k, 1], dparams[k, 2]
+        if not (np.isfinite(isat) and isat > RANGE_MIN and np.isfinite(n) and n > 0):
+            raise NetlistError(f"diode {e.name}: IS*area = {float(isat):g} and N = {float(n):g} must be "
+                               f"finite and positive (IS > {RANGE_MIN:g})", *_where(e))
+        if rs != 0 and not (np.isfinite(rs) and RANGE_MIN <= rs <= RANGE_MAX):
+            raise NetlistError(f"diode {e.name}: RS/area = {float(rs):g} ohm is outside the range "
+                               f"circuitlearn can solve (0 or {RANGE_MIN:g} .. "
+                               f"{RANGE_MAX:g})", *_where(e))
 
 
 def _where(e):

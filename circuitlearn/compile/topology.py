@@ -96,7 +96,15 @@ class _Locator:
                 loc = locs.get(name)
                 if loc is not None:
                     return TopologyError(reason, loc.file, loc.line, loc.text or None)
-        return TopologyError(reason)
+        return TopologyError(reason, self.file())
+
+    def file(self):
+        """The deck's file (for errors about the whole deck), when known."""
+        if self.netlist is not None:
+            for e in self.netlist.elements:
+                if e.loc is not None and e.loc.file:
+                    return e.loc.file
+        return None
 
 
 def _listing(names) -> str:
