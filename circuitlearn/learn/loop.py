@@ -19,8 +19,9 @@ DRN) -- by SGD (:mod:`circuitlearn.learn.optim`).  A learner offers:
 * ``checkpoint.npz`` after every epoch (parameters, optimiser velocity, RNG
   state, epoch, history, config): ``resume=True`` continues from it and gives
   bit-identical results to an uninterrupted run;
-* ``results.json`` (config, the metrics before training, per-epoch train/test
-  loss, error or MSE, seconds) and ``curves.png``.
+* ``results.json`` after every epoch (config, the metrics before training,
+  per-epoch train/test loss, error or MSE, seconds) and ``curves.png`` (every
+  ``PLOT_EVERY_S`` seconds and at the end).
 
 Divergence stops the run with :class:`~circuitlearn.errors.TrainingError`
 (non-finite or exploding loss, non-finite gradient, a failed solve, unstable
@@ -43,6 +44,9 @@ from circuitlearn.learn import optim
 
 #: a batch loss above this multiple of the mean loss before training counts as diverged
 EXPLODE_FACTOR = 1e4
+#: curves.png is redrawn at most this often during a run (and always at its end):
+#: drawing it costs ~0.2 s, far more than an epoch of a small circuit
+PLOT_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,6 +160,7 @@ def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs
         if on_epoch is not None:
             on_epoch(0, learner, None)
     ref = max(initial["train"]["loss"], 1e-300) if initial else None
+    last_plot = time.perf_counter()
     for epoch in range(start, epochs):
         good = f"epoch {epoch}, {ckpt}" if epoch else "none written yet"
         bar = None
@@ -195,7 +200,10 @@ def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs
             + f" | test {describe(test)} | {stats.seconds:.2f} s"
             + (f" | {stats.unstable} unstable nudged outputs" if stats.unstable else ""))
         save_checkpoint(ckpt, learner, state, rng, epoch + 1, history, config, initial)
-        write_results(out_dir, config, initial, history, extra, title)
+        plot = time.perf_counter() - last_plot > PLOT_EVERY_S
+        write_results(out_dir, config, initial, history, extra, title, plot=plot)
+        if plot:
+            last_plot = time.perf_counter()
         if on_epoch is not None:
             on_epoch(epoch + 1, learner, rec)
     write_results(out_dir, config, initial, history, extra, title)
@@ -316,13 +324,14 @@ def restore_json(o):
     return o
 
 
-def write_results(out_dir, config, initial, history, extra=None, title=""):
+def write_results(out_dir, config, initial, history, extra=None, title="", plot=True):
+    """``results.json`` (atomically) and, with ``plot``, ``curves.png``."""
     res = strict_json({"config": config, "initial": initial, "epochs": history, **(extra or {})})
     tmp = os.path.join(out_dir, "results.json.tmp")
     with open(tmp, "w") as fh:
         json.dump(res, fh, indent=1, default=json_default, allow_nan=False)
     os.replace(tmp, os.path.join(out_dir, "results.json"))
-    if history:
+    if history and plot:
         plot_curves(initial, history, os.path.join(out_dir, "curves.png"), title)
 
 
