@@ -57,9 +57,10 @@ def add_parser(sub) -> None:
     p.add_argument("--sources", metavar="IN.npy",
                    help="[batch, n_sources] source values (order as `circuitlearn check` lists them)")
     p.add_argument("--out", metavar="OUT.npz", help="save the voltages of the whole batch")
-    p.add_argument("--tol", type=positive_float, default=1e-10,
-                   help="tolerance, volts (default 1e-10)")
-    p.add_argument("--maxiter", type=positive_int, default=None, help="iteration limit")
+    p.add_argument("--tol", type=positive_float, default=None,
+                   help="tolerance, volts (default 1e-10; ngspice: its vntol, default 1e-12)")
+    p.add_argument("--maxiter", type=positive_int, default=None,
+                   help="iteration limit (ngspice: its DC limit itl1)")
     p.add_argument("--allow-outside-include", action="store_true",
                    help="let .include/.lib read files outside the deck's folder")
     p.set_defaults(func=run)
@@ -135,13 +136,14 @@ def run(args) -> int:
             "file": args.file, "diodes": args.diodes, "backend": args.backend, "batch": batch,
             "voltages": {name: per_node(k) for k, name in enumerate(circuit.node_names)},
             "status": int(res.status), "success": bool(res.success), "message": res.message,
-            "nit": int(res.nit), "method": res.method,
+            "nit": int(res.nit) if res.nit >= 0 else None, "method": res.method,
             "kcl_residual": [_num(x) for x in res.kcl_residual],
             "diode_violation": [_num(x) for x in res.diode_violation],
         }
         print(json.dumps(obj))
     else:
-        print(f"{args.file}: {res.message} (status {res.status}, {res.nit} iterations, "
+        its = f"{res.nit} iterations" if res.nit >= 0 else "iterations not reported"
+        print(f"{args.file}: {res.message} (status {res.status}, {its}, "
               f"{res.method}, batch {batch})")
         print(f"max KCL residual {np.max(res.kcl_residual):.3g} A, "
               f"max diode violation {np.max(res.diode_violation):.3g} V")

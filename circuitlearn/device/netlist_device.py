@@ -70,6 +70,7 @@ class NetlistDevice:
     trainable : resistor indices that can be programmed (``match_trainable``)
     g_min, g_max : programmable range (S)
     backend, diodes : as :func:`circuitlearn.solve.solve`
+    tol : the numba solvers' voltage tolerance (ngspice runs its tight validation options)
     input_scale, input_offset : ``value = offset + scale * x`` (scalars or per input)
     dense : solve small linear circuits (no diodes or controlled sources, at most
         :data:`~circuitlearn.solve.dense.DENSE_MAX` free nodes) on the numba backend by
@@ -293,13 +294,14 @@ class NetlistDevice:
                 c = v[0]
         S = self._full_sources(mode)
         from circuitlearn.solve import solve
-        kwargs = {}
-        if self.backend == "ngspice":
+        if self.backend == "ngspice":        # a kept session, ngspice's tight validation options
             if v[1] is None:
                 from circuitlearn.solve.ngspice import NgspiceSession
                 v[1] = NgspiceSession(c)
-            kwargs["session"] = v[1]
-        res = solve(c, S, diodes=self.diodes, backend=self.backend, tol=self.tol, **kwargs)
+            kwargs = {"session": v[1]}
+        else:
+            kwargs = {"tol": self.tol}
+        res = solve(c, S, diodes=self.diodes, backend=self.backend, **kwargs)
         if not res.success:
             raise BackendError(f"{self.backend} solve ({mode} phase) failed: {res.message}")
         V = np.ascontiguousarray(res.voltages[:, v[3]])

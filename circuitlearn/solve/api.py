@@ -9,8 +9,13 @@ DIODE_MODELS = ("ideal", "shockley")
 BACKENDS = ("numba", "ngspice")
 
 
+#: the numba solvers' voltage tolerance when none is given (V)
+DEFAULT_TOL = 1e-10
+
+
 def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
-          tol: float = 1e-10, maxiter: int | None = None, x0=None, **options) -> SolveResult:
+          tol: float | None = None, maxiter: int | None = None, x0=None,
+          **options) -> SolveResult:
     """DC operating points of ``circuit`` for a batch of source vectors.
 
     Parameters
@@ -25,16 +30,19 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         Shockley model.
     backend : ``"numba"`` or ``"ngspice"``
         ``"ngspice"`` dispatches to :func:`circuitlearn.solve.ngspice.solve_ngspice`.
-    tol : float
-        Voltage tolerance (V): ideal -- CD stops once no node moves more than
-        ``tol`` in a sweep; Shockley -- Newton stops once a step moves no
-        unknown by more than ``tol``.  The certificate thresholds derive from
-        it (see :mod:`circuitlearn.solve.ideal`).
+    tol : float, optional
+        Voltage tolerance (V, default ``DEFAULT_TOL``): ideal -- CD stops once no
+        node moves more than ``tol`` in a sweep; Shockley -- Newton stops once a
+        step moves no unknown by more than ``tol``.  The certificate thresholds
+        derive from it (see :mod:`circuitlearn.solve.ideal`).  ngspice: its
+        ``vntol`` (default: :data:`~circuitlearn.solve.ngspice.TIGHT_OPTIONS`).
     maxiter : int, optional
         Ideal: maximum CD sweeps (default 10000) and active-set iterations
-        (default 200); Shockley: maximum Newton iterations (default 200).
+        (default 200); Shockley: maximum Newton iterations (default 200);
+        ngspice: its DC iteration limit ``itl1``.
     x0 : array_like ``[batch, n_nodes]``, optional
         Warm start (node voltages, ground included), e.g. a previous result.
+        Not taken by ngspice (refused: it finds its own starting point).
     **options
         ngspice: ``session=`` an open :class:`~circuitlearn.solve.ngspice.NgspiceSession`
         holding this circuit (reused across calls), ``options=`` the ``.options`` line.
@@ -55,7 +63,8 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         raise ValueError(f"diodes must be one of {DIODE_MODELS}, got {diodes!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if not (isinstance(tol, (int, float, np.floating)) and np.isfinite(tol) and tol > 0):
+    if tol is not None and not (isinstance(tol, (int, float, np.floating)) and np.isfinite(tol)
+                                and tol > 0):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     if maxiter is not None and (int(maxiter) != maxiter or maxiter < 1):
         raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
@@ -78,7 +87,11 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         unknown = set(options) - {"session", "options"}
         if unknown:
             raise ValueError(f"unknown option(s) for ngspice: {', '.join(sorted(unknown))}")
-        return solve_ngspice(circuit, S, diodes=diodes, tol=tol, **options)
+        if x0 is not None:
+            raise ValueError("the ngspice backend takes no x0 (ngspice finds its own starting "
+                             "point)")
+        return solve_ngspice(circuit, S, diodes=diodes, tol=tol, maxiter=maxiter, **options)
+    tol = DEFAULT_TOL if tol is None else tol
     if diodes == "ideal":
         from circuitlearn.solve.ideal import solve_ideal
         unknown = set(options) - {"method", "record_energy", "omega"}

@@ -29,6 +29,19 @@ from circuitlearn.solve.result import STATUS_MESSAGES, SolveResult
 
 #: Simulator options for validation runs (tight tolerances, as in issue 3).
 TIGHT_OPTIONS = "reltol=1e-9 vntol=1e-12 abstol=1e-15"
+#: element names ngspice takes as they are (others are renamed in the deck it gets)
+_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
+def ngspice_options(tol: float | None = None, maxiter: int | None = None) -> str:
+    """The ``.options`` line of :func:`solve`'s ``tol`` (ngspice's ``vntol``, V) and
+    ``maxiter`` (its DC iteration limit ``itl1``); the tight defaults otherwise."""
+    opts = {"reltol": "1e-9", "vntol": "1e-12", "abstol": "1e-15"}
+    if tol is not None:
+        opts["vntol"] = repr(float(tol))
+    if maxiter is not None:
+        opts["itl1"] = str(int(maxiter))
+    return " ".join(f"{k}={v}" for k, v in opts.items())
 
 _LIBRARY_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/libngspice.so",
@@ -106,9 +119,29 @@ class NgspiceSession:
             return
         if _active is not None:
             _active._release()
-        self._load(write_netlist(self.circuit.to_netlist()))
+        self._load(write_netlist(self._spice_netlist()))
         self._current = self.circuit.default_sources().copy()
         _active = self
+
+    def _spice_netlist(self):
+        """The circuit as ngspice gets it: element names ngspice cannot take (``D[1]``,
+        ``r<x>``) replaced by safe ones; :attr:`spice_name` maps ours to ngspice's."""
+        import dataclasses
+        net = self.circuit.to_netlist()
+        taken = {e.name for e in net.elements}
+        self.spice_name = {}
+        els = []
+        for k, e in enumerate(net.elements):
+            name = e.name
+            if not _SAFE_NAME.match(name):
+                name = f"{e.kind.lower()}_cl{k}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                e = dataclasses.replace(e, name=name)
+            self.spice_name[net.elements[k].name] = name
+            els.append(e)
+        return dataclasses.replace(net, elements=tuple(els))
 
     def _release(self) -> None:
         global _active
@@ -147,7 +180,7 @@ class NgspiceSession:
         if rc or errors:
             raise BackendError("ngspice could not load the circuit: " + " | ".join(errors or [f"code {rc}"]))
         # keep node voltages and branch currents, and ask for every diode current
-        probes = [f"@{d}[id]" for d in self.circuit.diode_names]
+        probes = [f"@{self.spice_name[d]}[id]" for d in self.circuit.diode_names]
         chunk = ["all"]
         for p in probes + [None]:
             if p is None or sum(len(x) + 1 for x in chunk) + len(p) > 900:
@@ -160,7 +193,7 @@ class NgspiceSession:
         c = self.circuit
         for k, name in enumerate(c.source_names):
             if sources[k] != self._current[k]:
-                _, err = self._command(f"alter {name} dc={float(sources[k])!r}")
+                _, err = self._command(f"alter {self.spice_name[name]} dc={float(sources[k])!r}")
                 if any(_FATAL.search(e) for e in err):
                     raise BackendError(f"ngspice: alter {name}: " + " | ".join(err))
                 self._current[k] = sources[k]
@@ -178,7 +211,8 @@ class NgspiceSession:
             self._activate()
             return
         for k in changed:
-            _, err = self._command(f"alter {self.circuit.resistor_names[k]} = {float(1.0 / g[k])!r}")
+            name = self.spice_name[self.circuit.resistor_names[k]]
+            _, err = self._command(f"alter {name} = {float(1.0 / g[k])!r}")
             if any(_FATAL.search(e) for e in err):
                 raise BackendError(f"ngspice: alter {self.circuit.resistor_names[k]}: " + " | ".join(err))
         self.circuit = self.circuit.with_conductance(g)
@@ -207,8 +241,11 @@ class NgspiceSession:
             if key not in vecs:
                 raise BackendError(f"ngspice returned no voltage for node {name!r}")
             v[i] = vecs[key]
-        isrc = np.array([vecs[f"{n}#branch"] for n in c.vsource_names])
-        idio = np.array([vecs[f"@{d}[id]"] for d in c.diode_names])
+        try:
+            isrc = np.array([vecs[f"{self.spice_name[n]}#branch"] for n in c.vsource_names])
+            idio = np.array([vecs[f"@{self.spice_name[d]}[id]"] for d in c.diode_names])
+        except KeyError as exc:
+            raise BackendError(f"ngspice returned no vector {exc.args[0]!r}") from None
         if singular:
             return v, isrc, idio, 2, "ngspice: " + singular[0].strip()
         return v, isrc, idio, 0, "converged"
@@ -242,44 +279,105 @@ class NgspiceSession:
         self.close()
 
 
+#: the session :func:`solve_ngspice` made last, reused while the same circuit object and
+#: options come back (a new session per call cost a reload and leaked ngspice memory)
+_last = {"circuit": None, "options": None, "session": None}
+
+
+def _session_for(circuit, options):
+    import weakref
+    ref = _last["circuit"]
+    if ref is not None and ref() is circuit and _last["options"] == options \
+            and _last["session"] is not None:
+        return _last["session"]
+    if _last["session"] is not None:
+        _last["session"].close()
+    sess = NgspiceSession(circuit, options=options)
+    _last.update(circuit=weakref.ref(circuit), options=options, session=sess)
+    return sess
+
+
+def kcl_residuals(circuit, V, isrc, idio, sources):
+    """Per-sample largest KCL residual (A) of values ngspice returned, over the nodes whose
+    currents are all known (nodes at an E-source output are left out: ngspice does not
+    return those branch currents)."""
+    B, n = V.shape
+    net = np.zeros((B, n))
+    g = circuit.conductance
+    ra, rb = circuit.resistor_nodes[:, 0], circuit.resistor_nodes[:, 1]
+    i = g * (V[:, ra] - V[:, rb])
+    np.add.at(net.T, ra, i.T)
+    np.subtract.at(net.T, rb, i.T)
+    vn = circuit.vsource_nodes          # branch current flows n+ -> source -> n-
+    np.add.at(net.T, vn[:, 0], isrc.T)
+    np.subtract.at(net.T, vn[:, 1], isrc.T)
+    nv = len(circuit.vsource_names)
+    inn = circuit.isource_nodes         # drawn from n+, injected into n-
+    ii = sources[:, nv:]
+    np.add.at(net.T, inn[:, 0], ii.T)
+    np.subtract.at(net.T, inn[:, 1], ii.T)
+    dn = circuit.diode_nodes            # anode -> cathode
+    np.add.at(net.T, dn[:, 0], idio.T)
+    np.subtract.at(net.T, dn[:, 1], idio.T)
+    gn = circuit.vccs_nodes
+    if gn.shape[0]:
+        ig = circuit.vccs_gain * (V[:, gn[:, 2]] - V[:, gn[:, 3]])
+        np.add.at(net.T, gn[:, 0], ig.T)
+        np.subtract.at(net.T, gn[:, 1], ig.T)
+    check = np.ones(n, bool)
+    check[0] = False
+    check[circuit.vcvs_nodes[:, :2].ravel()] = False
+    return np.abs(net[:, check]).max(axis=1, initial=0.0)
+
+
 def solve_ngspice(circuit, sources=None, *, diodes: str = "shockley", tol: float | None = None,
-                  options: str = TIGHT_OPTIONS, session: NgspiceSession | None = None,
-                  **_ignored) -> SolveResult:
+                  maxiter: int | None = None, options: str | None = None,
+                  session: NgspiceSession | None = None) -> SolveResult:
     """DC operating points of ``circuit`` for a batch of source vectors, computed by ngspice.
 
     ngspice simulates the diode ``.model`` cards as they are (Shockley model);
-    it has no ideal diode, so ``diodes`` must be ``"shockley"``.  A backend
-    error (ngspice's own message) raises :class:`BackendError`; a singular
-    matrix is reported with ``success=False, status=2``.
+    it has no ideal diode, so ``diodes`` must be ``"shockley"``.  ``tol`` becomes
+    ngspice's ``vntol`` and ``maxiter`` its ``itl1`` (:func:`ngspice_options`);
+    ``options`` gives the whole ``.options`` line instead.  A ``session`` keeps its
+    own options: giving ``tol``, ``maxiter`` or ``options`` that differ is refused.
+    Without a session, the last one made is reused while the circuit and options
+    stay the same.  ngspice does not say how many Newton iterations it took:
+    ``nit`` is -1 (unknown).  ``kcl_residual`` is computed from the returned
+    voltages and currents (:func:`kcl_residuals`).  A backend error (ngspice's own
+    message) raises :class:`BackendError`; a singular matrix is reported with
+    ``success=False, status=2``.
     """
     if diodes != "shockley":
         raise ValueError("ngspice has no ideal diode: use diodes='shockley' (with a near-ideal "
                          ".model such as 'dideal' in spice_models/ to approximate one)")
+    if options is not None and (tol is not None or maxiter is not None):
+        raise ValueError("give either options= (the whole .options line) or tol/maxiter")
+    opts = options if options is not None else ngspice_options(tol, maxiter)
+    if session is not None and (options is not None or tol is not None or maxiter is not None) \
+            and opts != session.options:
+        raise ValueError(f"this ngspice session runs with '.options {session.options}'; "
+                         f"tol/maxiter/options asking for '{opts}' would be ignored")
     if sources is None:
         sources = circuit.default_sources()[None, :]
     vs, is_ = circuit.split_sources(sources)
     batch = np.concatenate([vs, is_], axis=1)
-    own = session is None
-    sess = session or NgspiceSession(circuit, options=options)
+    sess = session or _session_for(circuit, opts)
     t0 = time.perf_counter()
-    try:
-        V = np.zeros((batch.shape[0], circuit.n_nodes))
-        I = np.zeros((batch.shape[0], len(circuit.vsource_names)))
-        D = np.zeros((batch.shape[0], len(circuit.diode_names)))
-        status = np.zeros(batch.shape[0], dtype=np.int64)
-        messages = []
-        for b in range(batch.shape[0]):
-            V[b], I[b], D[b], status[b], msg = sess.op(batch[b])
-            if status[b]:
-                messages.append(f"sample {b}: {msg}")
-    finally:
-        if own:
-            sess.close()
+    V = np.zeros((batch.shape[0], circuit.n_nodes))
+    I = np.zeros((batch.shape[0], len(circuit.vsource_names)))
+    D = np.zeros((batch.shape[0], len(circuit.diode_names)))
+    status = np.zeros(batch.shape[0], dtype=np.int64)
+    messages = []
+    for b in range(batch.shape[0]):
+        V[b], I[b], D[b], status[b], msg = sess.op(batch[b])
+        if status[b]:
+            messages.append(f"sample {b}: {msg}")
     worst = int(status.max()) if status.size else 0
     msg = "; ".join(messages[:3]) if messages else STATUS_MESSAGES[0]
     return SolveResult(
         voltages=V, source_currents=I, diode_currents=D,
-        success=worst == 0, status=worst, message=msg, nit=1,
-        kcl_residual=np.zeros(V.shape[0]), diode_violation=np.zeros(V.shape[0]),
+        success=worst == 0, status=worst, message=msg, nit=-1,
+        kcl_residual=kcl_residuals(sess.circuit, V, I, D, batch),
+        diode_violation=np.zeros(V.shape[0]),
         sample_success=status == 0, node_names=circuit.node_names,
         method=f"ngspice-shared ({time.perf_counter() - t0:.3g} s)")
