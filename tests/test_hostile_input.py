@@ -203,3 +203,29 @@ def test_no_ground_names_the_deck(tmp_path, capsys):
     deck.write_text("no ground\nV1 a b 1\nR1 a b 1k\n.end\n")
     assert main(["check", str(deck)]) == 1
     assert f"{deck}: no ground" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("param", ["tnom=50", "ikf=1m", "ikr=1m", "isr=1e-9", "level=3"])
+def test_model_parameters_with_a_dc_effect_are_refused_where_they_are(tmp_path, capsys, param):
+    deck = tmp_path / "m.cir"
+    deck.write_text(f"dc effect\n.model dd D (is=1e-14 {param})\nV1 a 0 1\nD1 a b dd\n"
+                    "R1 b 0 1k\n.end\n")
+    assert main(["check", str(deck)]) == 1
+    err = capsys.readouterr().err
+    assert f"{deck}:2:" in err and param.split("=")[0].upper() in err and "does not model" in err
+
+
+def test_a_diode_driven_beyond_bv_is_a_failed_solve_not_a_wrong_answer(tmp_path, capsys):
+    from circuitlearn.compile import compile_netlist
+    from circuitlearn.netlist import read_netlist
+    from circuitlearn.solve import solve
+    deck = tmp_path / "z.cir"
+    deck.write_text("reverse bias past BV\n.model dz D (is=1e-14 n=1 bv=5 ibv=1m)\n"
+                    "V1 a 0 DC -12\nR1 a k 1k\nD1 k 0 dz\n.end\n")
+    c = compile_netlist(read_netlist(str(deck)))
+    for diodes in ("ideal", "shockley"):
+        res = solve(c, np.array([[-12.0], [-1.0]]), diodes=diodes)
+        assert not res.success and res.status == 4 and "BV = 5" in res.message
+        assert list(res.sample_success) == [False, True]
+    assert main(["solve", str(deck), "--diodes", "shockley"]) == 2
+    assert "breakdown is not modelled" in capsys.readouterr().out

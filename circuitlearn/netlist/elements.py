@@ -89,15 +89,30 @@ DIODE_PARAMS: dict[str, tuple[float, str]] = {
     "n": (1.0, "emission coefficient"),
     "rs": (0.0, "ohmic series resistance (ohm)"),
     "vth": (0.0, "circuitlearn: forward threshold of the ideal diode (V)"),
-    "bv": (float("inf"), "reverse breakdown voltage (V); not modelled by circuitlearn"),
+    "bv": (float("inf"), "reverse breakdown voltage (V): not modelled by circuitlearn; a "
+           "solve that drives a diode below -BV reports it as a failure"),
 }
 
-#: Further diode parameters accepted (and written back) but without DC effect in circuitlearn.
+#: Further diode parameters accepted (and written back) without a DC effect at the nominal
+#: temperature: capacitances, noise, and temperature coefficients (circuitlearn, like a
+#: deck without .temp, simulates at TNOM = TEMP = 27 C, where they do not act).  ``ibv``,
+#: ``nbv``, ``ibvl``, ``nbvl`` shape the breakdown knee below ``-bv``, which a solve reports
+#: as a failure (see :func:`circuitlearn.solve.api.solve`).
 DIODE_PARAMS_NO_DC_EFFECT = frozenset({
     "cjo", "cj0", "vj", "m", "tt", "eg", "xti", "kf", "af", "fc", "ibv", "tnom", "level",
     "jsw", "ns", "trs", "trs2", "tm1", "tm2", "ttt1", "ttt2", "cjsw", "vjsw", "mjsw",
     "ikf", "ikr", "nbv", "ibvl", "nbvl", "tbv1", "tbv2", "tcv", "isr", "nr",
 })
+
+#: Parameters that change ngspice's DC curve at 27 C, refused (with the card's location)
+#: unless at their no-effect value: (that value, what the parameter does).
+DIODE_PARAMS_REFUSED: dict[str, tuple[float, str]] = {
+    "tnom": (27.0, "the model's nominal temperature: IS, N and RS are rescaled to 27 C"),
+    "level": (1.0, "a diode model other than level 1"),
+    "ikf": (0.0, "forward high-injection knee current"),
+    "ikr": (0.0, "reverse high-injection knee current"),
+    "isr": (0.0, "recombination saturation current"),
+}
 
 #: Node names meaning ground.
 GROUND_NAMES = frozenset({"0", "gnd"})

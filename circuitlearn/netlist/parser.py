@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from circuitlearn.errors import NetlistError
 from circuitlearn.netlist.elements import (DIODE_PARAMS, DIODE_PARAMS_NO_DC_EFFECT,
+                                           DIODE_PARAMS_REFUSED,
                                            DOT_COMMANDS, ELEMENT_KINDS, GROUND,
                                            GROUND_NAMES, UNSUPPORTED, UNSUPPORTED_DOT)
 from circuitlearn.netlist.expr import ExprError, eval_value, evaluate
@@ -427,6 +428,11 @@ def parse_model_card(card: Line, params: dict) -> DiodeModel:
             raise card.error(f".model {name}: {k.upper()} must be > 0, got {v!r}")
         if k == "rs" and v < 0:
             raise card.error(f".model {name}: RS must be >= 0, got {v!r}")
+        if k in DIODE_PARAMS_REFUSED and v != DIODE_PARAMS_REFUSED[k][0]:
+            default, why = DIODE_PARAMS_REFUSED[k]
+            raise card.error(f".model {name}: {k.upper()}={v:g} changes the DC curve in "
+                             f"ngspice ({why}), which circuitlearn does not model; remove it "
+                             f"or set it to {default:g}")
         values[k] = v
     return DiodeModel(name, tuple(values.items()), Location(card.file, card.line, card.text))
 

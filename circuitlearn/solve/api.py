@@ -97,8 +97,35 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         unknown = set(options) - {"method", "record_energy", "omega"}
         if unknown:
             raise ValueError(f"unknown option(s) for ideal diodes: {', '.join(sorted(unknown))}")
-        return solve_ideal(circuit, S, tol=tol, maxiter=maxiter, x0=x0, **options)
+        return check_breakdown(circuit, solve_ideal(circuit, S, tol=tol, maxiter=maxiter, x0=x0,
+                                                    **options))
     if options:
         raise ValueError(f"unknown option(s) for Shockley diodes: {', '.join(sorted(options))}")
     from circuitlearn.solve.shockley import solve_shockley
-    return solve_shockley(circuit, S, tol=tol, maxiter=maxiter, x0=x0)
+    return check_breakdown(circuit, solve_shockley(circuit, S, tol=tol, maxiter=maxiter, x0=x0))
+
+
+def check_breakdown(circuit, res: SolveResult) -> SolveResult:
+    """``res`` with the samples that drive a diode below ``-BV`` of its ``.model`` marked
+    failed (status 4): circuitlearn's diodes have no breakdown branch, so such a
+    voltage is not what ngspice (or the part) would give."""
+    import dataclasses
+    if not len(circuit.diode_names):
+        return res
+    cards = {m.name: m for m in circuit.models}
+    bv = np.array([cards[m].get("bv") if m in cards else np.inf for m in circuit.diode_models])
+    if not np.any(np.isfinite(bv)):
+        return res
+    dn = circuit.diode_nodes
+    vd = res.voltages[:, dn[:, 0]] - res.voltages[:, dn[:, 1]]
+    beyond = vd < -bv
+    bad = np.any(beyond, axis=1)
+    if not np.any(bad):
+        return res
+    b, k = np.argwhere(beyond)[0]
+    msg = (f"sample {b}: diode {circuit.diode_names[k]} at {vd[b, k]:.6g} V is beyond its "
+           f"BV = {bv[k]:g} V; reverse breakdown is not modelled by circuitlearn (ngspice "
+           "models it: backend='ngspice')")
+    return dataclasses.replace(res, success=False, status=max(res.status, 4),
+                               message=msg if res.success else f"{res.message}; {msg}",
+                               sample_success=res.sample_success & ~bad)

@@ -11,6 +11,7 @@ STATUS_MESSAGES = {
     1: "maximum number of iterations reached before the tolerance",
     2: "numerical failure (singular system or non-finite values)",
     3: "backend error",
+    4: "a diode is reverse-biased beyond its BV (breakdown is not modelled)",
 }
 
 
