@@ -229,3 +229,28 @@ def test_a_diode_driven_beyond_bv_is_a_failed_solve_not_a_wrong_answer(tmp_path,
         assert list(res.sample_success) == [False, True]
     assert main(["solve", str(deck), "--diodes", "shockley"]) == 2
     assert "breakdown is not modelled" in capsys.readouterr().out
+
+
+def test_a_fan_out_of_includes_is_stopped_by_the_card_limit(tmp_path, capsys):
+    """10 includes per level over 9 levels (10^9 cards) ends in one located error, fast."""
+    import time
+    for level in range(9):
+        body = (f".include l{level + 1}.inc\n" * 10) if level < 8 else "R1 a 0 1k\n"
+        (tmp_path / f"l{level}.inc").write_text(body)
+    deck = tmp_path / "top.cir"
+    deck.write_text("fan-out\nV1 a 0 1\n.include l0.inc\n.end\n")
+    t0 = time.perf_counter()
+    assert main(["check", str(deck)]) == 1
+    err = capsys.readouterr().err
+    assert "cards with its includes" in err and time.perf_counter() - t0 < 60
+
+
+def test_an_include_that_is_a_fifo_does_not_block(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.inc")
+    deck = tmp_path / "top.cir"
+    deck.write_text("fifo\nV1 a 0 1\nR1 a 0 1k\n.include pipe.inc\n.end\n")
+    assert main(["check", str(deck)]) == 1
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and f"{deck}:4:" in err
+    assert main(["check", str(tmp_path / "pipe.inc")]) == 1
+    assert "not a regular file" in capsys.readouterr().err

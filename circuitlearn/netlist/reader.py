@@ -29,6 +29,10 @@ from circuitlearn.errors import NetlistError
 
 MAX_FILE_BYTES = 50_000_000
 MAX_INCLUDE_DEPTH = 50
+#: logical lines a deck may have once every include is read in place (each inclusion counts,
+#: so a fan-out of includes is stopped here instead of expanding forever; a little above
+#: the parser's MAX_ELEMENTS, which a deck could not exceed anyway)
+MAX_CARDS = 1_200_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,16 @@ def decode(data: bytes, file: str) -> str:
 
 def read_text(path: str, where: Line | None = None) -> str:
     """Read and decode a file; OSError becomes a NetlistError (at ``where`` if given)."""
+    import stat
     try:
+        # only regular files: a FIFO or a device would block or never end
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            reason = f"cannot read {path}: {what}"
+            if where is not None:
+                raise where.error(reason)
+            raise NetlistError(reason, path)
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
@@ -162,8 +175,17 @@ class Includer:
         self.root_dir = os.path.realpath(root_dir)
         self.allow_outside = allow_outside
         self.cache: dict[str, list[Line]] = {}
+        self._resolved: dict[tuple, str] = {}
+        self.n_cards = 0
 
     def resolve(self, name: str, card: Line) -> str:
+        key = (card.file, name)
+        hit = self._resolved.get(key)
+        if hit is None:
+            hit = self._resolved[key] = self._resolve(name, card)
+        return hit
+
+    def _resolve(self, name: str, card: Line) -> str:
         base = os.path.dirname(card.file) if card.file not in ("<string>", "") \
             and not card.file.startswith("<") else self.root_dir
         path = os.path.realpath(os.path.join(base, os.path.expanduser(name)))
@@ -207,6 +229,10 @@ class Includer:
             elif word == ".endl":
                 raise card.error(".endl without an open .lib section")
             else:
+                self.n_cards += 1
+                if self.n_cards > MAX_CARDS:
+                    raise card.error(f"the deck has more than {MAX_CARDS} cards with its "
+                                     "includes read in place (each inclusion counts)")
                 out.append(card)
         return out
 
