@@ -254,3 +254,24 @@ def test_an_include_that_is_a_fifo_does_not_block(tmp_path, capsys):
     assert "not a regular file" in err and f"{deck}:4:" in err
     assert main(["check", str(tmp_path / "pipe.inc")]) == 1
     assert "not a regular file" in capsys.readouterr().err
+
+
+def test_shared_parameter_scopes_keep_each_instance_its_own_values():
+    """Scopes are layered, not copied (issue 12: 80k .param cards took 31 s): an instance's
+    defaults, overrides and inner .param cards stay its own."""
+    from circuitlearn.netlist import parse_netlist
+    deck = """scopes
+.param g=2 w=100
+.subckt cell a b w=1k
+.param q={w*g}
+R1 a b {q}
+.ends
+V1 n0 0 1
+X1 n0 n1 cell
+X2 n1 n2 cell w=10
+R2 n2 0 {w}
+.end
+"""
+    n = parse_netlist(deck)
+    r = {e.name: e.value for e in n.elements if e.kind == "R"}
+    assert r == {"r.x1.r1": 2000.0, "r.x2.r1": 20.0, "r2": 100.0}

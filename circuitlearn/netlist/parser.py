@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import ChainMap
 from dataclasses import dataclass, field
 
 from circuitlearn.errors import NetlistError
@@ -227,8 +228,7 @@ class _Builder:
             if card.text.split(None, 1)[0].lower() == ".param":
                 if sub is self.top:
                     continue
-                params = dict(params)
-                params.update(parse_param_card(card, params))
+                params = ChainMap(parse_param_card(card, params), params)   # shared, not copied
                 continue
             self.element(card, params, prefix, nodemap, sub, stack)
 
@@ -334,7 +334,7 @@ class _Builder:
             raise card.error(f"{name}: subcircuit {subname} has {len(definition.ports)} ports "
                              f"({' '.join(definition.ports)}), got {len(nodes)} nodes")
         # scope: caller's parameters, then defaults, then the instance's overrides
-        scope = dict(params)
+        scope = ChainMap({}, params)      # writes go to the instance's own layer
         for p, expr in definition.defaults:
             scope[p] = value(expr, scope, definition.card, f"default of parameter {p}")
         known = {p for p, _ in definition.defaults}
@@ -389,8 +389,8 @@ def parse_param_card(card: Line, params: dict) -> dict[str, float]:
     matches = list(_ASSIGN.finditer(rest))
     if not matches or rest[:matches[0].start()].strip():
         raise card.error(".param needs name=value assignments (.param p=1k q={2*p})")
-    scope = dict(params)
     out = {}
+    scope = ChainMap(out, params)     # sees the card's own earlier names; no copy per card
     for k, m in enumerate(matches):
         end = matches[k + 1].start() if k + 1 < len(matches) else len(rest)
         text = rest[m.end():end].strip()
@@ -401,7 +401,7 @@ def parse_param_card(card: Line, params: dict) -> dict[str, float]:
                 len(text) >= 2 and text[0] == text[-1] == "'":
             text = text[1:-1]
         try:
-            scope[name] = out[name] = evaluate(text, scope)
+            out[name] = evaluate(text, scope)
         except ExprError as exc:
             raise card.error(f".param {name}: {exc}") from None
     return out
