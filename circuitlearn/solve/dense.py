@@ -17,7 +17,7 @@ acting on ``probes``, free nodes of the circuit):
 * ``"conduct"``: each probe tied through ``beta`` (S) to a source at ``values``;
 * ``"clamp"``: the probes held at ``values`` (they leave the free set).
 
-Every solve is certified node by node (:func:`~circuitlearn.solve.kernels_dense.kcl_ratio`):
+Every solve is certified node by node (:func:`~circuitlearn.solve.kernels_certificate.kcl_ratio`):
 a node's KCL residual is judged against the currents that meet at that node.
 A factorisation that fails (a floating node) or a certificate that is not met
 raises :class:`DenseUnsuitable`: the caller then uses the general solver.
@@ -30,6 +30,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from circuitlearn.solve import kernels_dense as kd
+from circuitlearn.solve.kernels_certificate import kcl_ratio
 
 #: largest free-node count solved densely (Cholesky is n^3/3: ~1 ms at 300)
 DENSE_MAX = 300
@@ -184,7 +185,7 @@ class DenseLinear:
             parts.append(beta * (values - V[:, self.probes]))
             nodes.append(self.probes)
         inj = np.concatenate(parts, axis=1) if len(parts) > 1 else sign_inj
-        ratio = kd.kcl_ratio(np.ascontiguousarray(V.T), self.ra, self.rb, self._g,
+        ratio = kcl_ratio(np.ascontiguousarray(V.T), self.ra, self.rb, self._g,
                              np.ascontiguousarray(inj.T),
                              np.concatenate(nodes).astype(np.int64), check, RTOL, FTOL)
         if not ratio <= 1.0:
