@@ -220,30 +220,32 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     pos_x = -np.ones(n_ext, np.int64)
     pos_x[fixed] = np.arange(nx)
 
-    # P: v_fixed = P @ v_src, by walking the BFS order (parents first).
-    prow, pcol, pval = [], [], []
-    paths = {0: {}}
+    # P: v_fixed = P @ v_src, by walking the BFS order (parents first): a node's row is its
+    # parent's row plus its own source.  Rows are built as arrays, in CSR order directly
+    # (fixed = order, so row j is order[j]): linear in the size of P, no per-node dicts.
     vn = circuit.vsource_nodes
+    cols = [np.zeros(0, np.int64)]
+    vals = [np.zeros(0)]
     for node in order[1:]:
         parent, k = seen[node]
         sign = 1.0 if vn[k, 0] == node else -1.0   # v[n+] - v[n-] = value
-        path = dict(paths[parent])
-        path[k] = path.get(k, 0.0) + sign
-        paths[node] = path
-        for kk, s in path.items():
-            prow.append(pos_x[node])
-            pcol.append(kk)
-            pval.append(s)
-    P = sp.csr_matrix((pval, (prow, pcol)), shape=(nx, nv))
-    # Source currents: subtree sums of the demand at fixed nodes.
-    trow, tcol, tval = [], [], []
-    tsign = {k: (-1.0 if vn[k, 0] == c else 1.0) for k, c in child_of.items()}
-    for node, path in paths.items():     # node lies in the subtree of every source on its path
-        for k in path:
-            trow.append(k)
-            tcol.append(pos_x[node])
-            tval.append(tsign[k])
-    Tsrc = sp.csr_matrix((tval, (trow, tcol)), shape=(nv, nx))
+        pr = pos_x[parent]
+        cols.append(np.append(cols[pr], k))
+        vals.append(np.append(vals[pr], sign))
+    indptr = np.zeros(nx + 1, np.int64)
+    indptr[1:] = np.cumsum([c.size for c in cols])
+    pcols = np.concatenate(cols)
+    P = sp.csr_matrix((np.concatenate(vals), pcols, indptr), shape=(nx, nv))
+    P.sort_indices()
+    del cols, vals
+    # Source currents: subtree sums of the demand at fixed nodes.  A node lies in the
+    # subtree of every source on its path, i.e. Tsrc has P's pattern, transposed, with
+    # each source's own sign.
+    tsign = np.zeros(nv)
+    for k, c in child_of.items():
+        tsign[k] = -1.0 if vn[k, 0] == c else 1.0
+    pattern = sp.csr_matrix((np.ones(pcols.size), pcols, indptr), shape=(nx, nv))
+    Tsrc = (sp.diags(tsign) @ pattern.T).tocsr()
 
     L = laplacian(ex.res_nodes, ex.g, n_ext)
     Lff = L[free][:, free].tocsr()
