@@ -22,7 +22,6 @@ COMMANDS = {
     "validate": "validate",
     "train": "train",
     "demo": "train",
-    "bench": "bench",
 }
 
 
@@ -37,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         if module in seen:
             continue
         seen.add(module)
-        try:
-            mod = importlib.import_module(f"circuitlearn.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"circuitlearn.cli.{module}":
-                continue  # command not built yet
-            raise
-        mod.add_parser(sub)
+        importlib.import_module(f"circuitlearn.cli.{module}").add_parser(sub)
     return parser
 
 

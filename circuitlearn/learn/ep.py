@@ -105,18 +105,6 @@ class EPResult:
     unstable: int
 
 
-def weight_energy_grad_diff(a2, c2, a1, c1, same_pre: bool = False) -> np.ndarray:
-    r"""Batch mean of ``½(a2_i - c2_j)^2 - ½(a1_i - c1_j)^2``, shape [n_pre, n_post].
-
-    ``a*`` are the pre-synaptic voltages [B, n_pre], ``c*`` the post-synaptic [B, n_post]
-    of the two states.  Computed by expanding the squares (rank-B products), so
-    the cost is one (``same_pre``: the inputs are the same sources in both
-    states, ``a2`` is used for both) or two [n_pre, B] x [B, n_post] products."""
-    out = np.empty((a2.shape[1], c2.shape[1]))
-    _k.contrast_grad(_c(a2), _c(c2), _c(a1), _c(c1), bool(same_pre), 1.0 / a2.shape[0], out)
-    return out
-
-
 def _c(a):
     return np.ascontiguousarray(a, dtype=np.float64)
 

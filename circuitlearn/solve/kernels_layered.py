@@ -118,18 +118,6 @@ def relax_layers(v, offs, w, woff, drive1, bias, denom, lo, hi, cur, beta, targe
 
 
 @njit(cache=True)
-def add_clip(w, dw, gmin, gmax):
-    """w <- clip(w + dw, gmin, gmax) in place (flat float64 arrays of equal size)."""
-    for i in range(w.shape[0]):
-        x = w[i] + dw[i]
-        if x < gmin:
-            x = gmin
-        elif x > gmax:
-            x = gmax
-        w[i] = x
-
-
-@njit(cache=True)
 def add_clip_sums(w, dw, gmin, gmax, rowsum, colsum, need_rowsum):
     """w <- clip(w + dw, gmin, gmax) for w, dw float64[n, m]; also writes the new
     column sums colsum[m] and (if ``need_rowsum``) row sums rowsum[n] of w, in one pass."""

@@ -115,14 +115,6 @@ def make_network(sizes, vth: float = 0.0) -> LayeredNetwork:
     return LayeredNetwork(sizes, float(vth), offs, lo, hi, woff.astype(np.int64))
 
 
-def clip_to_diodes(net: LayeredNetwork, v: np.ndarray) -> np.ndarray:
-    """Projection onto the diode box: argmin_{lo <= u <= hi} ||u - v||^2 (free layers)."""
-    out = v.copy()
-    o = net.offsets[1]
-    out[:, o:] = np.clip(out[:, o:], net.lo[o:], net.hi[o:])
-    return out
-
-
 @dataclass(eq=False)
 class LayeredParams:
     """Conductances and biases stored flat; ``weights[l-1]``/``biases[l-1]`` are views.
