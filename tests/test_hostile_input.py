@@ -275,3 +275,33 @@ R2 n2 0 {w}
     n = parse_netlist(deck)
     r = {e.name: e.value for e in n.elements if e.kind == "R"}
     assert r == {"r.x1.r1": 2000.0, "r.x2.r1": 20.0, "r2": 100.0}
+
+
+def test_a_stiff_chain_cannot_fool_the_certificate():
+    """1 uOhm, 1 uOhm, 1 MOhm (issue 12): CD to 1e-10 V had the source current 60x wrong
+    and called it success.  Judged node by node it now fails; the exact paths are right."""
+    from circuitlearn.netlist import parse_netlist
+    from circuitlearn.compile import compile_netlist
+    from circuitlearn.solve import solve
+    c = compile_netlist(parse_netlist("stiff\nV1 a 0 1\nR1 a b 1u\nR2 b c 1u\nR3 c 0 1meg\n.end\n"))
+    cd = solve(c, method="cd")
+    assert not cd.success
+    for method in ("auto", "active-set"):
+        r = solve(c, method=method)
+        assert r.success
+        np.testing.assert_allclose(r.source_currents[0, 0], -1e-6, rtol=1e-3)
+
+
+def test_weakly_attached_nodes_are_solved_to_their_own_currents():
+    """A dead-end node (one 74 kOhm resistor) behind a regularised KKT solve was pulled
+    3e-10 V off (its resistor then carried current with nowhere to go); refinement
+    against the unregularised system removes it, and the node certificate checks it."""
+    from circuitlearn.compile import compile_netlist
+    from circuitlearn.compile.builders import random_resistor_diode_graph
+    from circuitlearn.solve import solve
+    c = compile_netlist(random_resistor_diode_graph(60, n_diodes=8, seed=4))
+    S = np.tile(c.default_sources(), (3, 1)) * np.array([[1.0], [-0.7], [0.3]])
+    r = solve(c, S, diodes="ideal")
+    assert r.success
+    k, j = c.node_names.index("n36"), c.node_names.index("n33")
+    assert np.max(np.abs(r.voltages[:, k] - r.voltages[:, j])) < 1e-13

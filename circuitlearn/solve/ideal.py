@@ -111,11 +111,19 @@ def solve_kkt(M, CA, rh, warm, gscale, symmetric=True, tol=1e-10):
     K = sp.bmat([[M, CA.T], [CA, None]], format="csc") if k else sp.csc_matrix(M)
     if n + k <= DIRECT_MAX or not symmetric:
         try:
-            return spla.splu(K).solve(rh), None
+            lu = spla.splu(K)
+            x = lu.solve(rh)
+            for _ in range(2):            # iterative refinement: the LU's rounding, removed
+                x = x + lu.solve(rh - K @ x)
+            return x, None
         except RuntimeError:
             reg = sp.diags(np.concatenate([np.full(n, 1e-12 * gscale), np.full(k, -1e-12 / gscale)]))
             try:
-                return spla.splu((K + reg).tocsc()).solve(rh), None
+                lu = spla.splu((K + reg).tocsc())
+                x = lu.solve(rh)
+                for _ in range(3):        # refine against K itself: the regularisation pulls
+                    x = x + lu.solve(rh - K @ x)   # every node towards 0 V by ~1e-12 gscale v
+                return x, None
             except RuntimeError as exc:
                 return None, f"singular system ({exc})"
     K = K.tocsr()
@@ -178,6 +186,33 @@ def active_set(system: AffineSystem, rhs, c0, vth, active, maxiter, gscale, tol,
         seen.add(key)
         active = new
     return x, lam, 1, maxiter, STATUS_MESSAGES[1]
+
+
+#: per-node KCL certificate: residual <= NODE_RTOL * sum |currents at the node|
+#: + NODE_FLOOR * sum g (|v_a| + |v_b|) (what float64 resolves; 64 ulp)
+NODE_RTOL, NODE_FLOOR = 1e-6, 64 * np.finfo(np.float64).eps
+
+
+def node_certified(circuit, ex, red, vfx, v, lam, S):
+    """bool[B]: each sample's KCL holds at every free node, judged against the currents
+    that meet at that node (:func:`~circuitlearn.solve.kernels_certificate.kcl_ratios`)."""
+    from circuitlearn.solve.kernels_certificate import kcl_ratios
+    B = v.shape[1]
+    vext = np.zeros((ex.n_ext, B))
+    vext[red.fixed] = vfx
+    vext[red.free] = v
+    nv = len(circuit.vsource_names)
+    ii = S[:, nv:].T                                   # [ni, B]
+    inn, dn = circuit.isource_nodes, ex.dnodes
+    inj = np.ascontiguousarray(np.concatenate([ii, -ii, -lam.T, lam.T], axis=0))
+    nodes = np.concatenate([inn[:, 1], inn[:, 0], dn[:, 0], dn[:, 1]]).astype(np.int64)
+    check = np.zeros(ex.n_ext, bool)
+    check[red.free] = True
+    out = np.empty(B)
+    kcl_ratios(vext, np.ascontiguousarray(ex.res_nodes[:, 0]),
+               np.ascontiguousarray(ex.res_nodes[:, 1]), np.ascontiguousarray(ex.g), inj, nodes,
+               check, NODE_RTOL, NODE_FLOOR, out)
+    return out <= 1.0
 
 
 def _system_certificate(system, rhs, x, lam, c0, vth, gscale):
@@ -294,6 +329,9 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     ktol, vtol = _thresholds(tol, ex.gscale, vmax)
     kcl, viol = certify(res, lam, vd, ex.vth, ex.gscale)
     ok = (kcl <= ktol) & (viol <= vtol) & (status == 0)
+    # and node by node, against the currents meeting at each node (a stiff element makes
+    # the circuit-wide threshold above far too loose for its neighbours' currents)
+    ok &= node_certified(circuit, ex, red, vfx, v, lam, S)
     # a diode between two fixed nodes biased beyond its threshold would short the sources
     both = (red.xa >= 0) & (red.xc >= 0)
     infeasible = np.any(both & (vd - ex.vth > vtol), axis=1) & (status == 0)
@@ -324,6 +362,10 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
             vd[b] = red.A.T @ x + fixed_part[:, b]
             if st == 0 and not (kcl[b] <= ktol and viol[b] <= vtol):
                 st, msg = 1, "active set stable but certificate fails (degenerate or infeasible diodes)"
+            if st == 0 and not node_certified(circuit, ex, red, vfx[:, b:b + 1], x[:, None],
+                                              lb[None], S[b:b + 1])[0]:
+                st, msg = 1, ("a node's KCL residual exceeds what the currents meeting there "
+                              "allow (the conductances may span more than float64 resolves)")
             status[b] = st
             if st:
                 messages.setdefault(st, msg)
