@@ -305,3 +305,25 @@ def test_weakly_attached_nodes_are_solved_to_their_own_currents():
     assert r.success
     k, j = c.node_names.index("n36"), c.node_names.index("n33")
     assert np.max(np.abs(r.voltages[:, k] - r.voltages[:, j])) < 1e-13
+
+
+def test_the_shockley_result_is_judged_node_by_node_too():
+    """The same per-node certificate judges Newton's answer; 1 nV at one node of a diode
+    deck is caught there (the circuit-wide threshold would let it pass)."""
+    from circuitlearn.compile import compile_netlist
+    from circuitlearn.netlist import read_netlist
+    from circuitlearn.solve import solve
+    from circuitlearn.solve.assemble import prepared
+    from circuitlearn.solve.certificate import nodes_certified
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    c = compile_netlist(read_netlist(os.path.join(root, "netlists", "diode_crossbar_3x2.cir")))
+    S = c.default_sources()[None, :]
+    r = solve(c, S, diodes="shockley", tol=1e-13)
+    assert r.success
+    hit = prepared(c)
+    ex, red = hit["ex"], hit["red"]
+    vext = np.zeros((ex.n_ext, 1))
+    vext[:c.n_nodes, 0] = r.voltages[0]
+    assert nodes_certified(c, ex, red.free, vext, r.diode_currents, S)[0]
+    vext[c.node_index("m1"), 0] += 1e-9
+    assert not nodes_certified(c, ex, red.free, vext, r.diode_currents, S)[0]

@@ -188,31 +188,14 @@ def active_set(system: AffineSystem, rhs, c0, vth, active, maxiter, gscale, tol,
     return x, lam, 1, maxiter, STATUS_MESSAGES[1]
 
 
-#: per-node KCL certificate: residual <= NODE_RTOL * sum |currents at the node|
-#: + NODE_FLOOR * sum g (|v_a| + |v_b|) (what float64 resolves; 64 ulp)
-NODE_RTOL, NODE_FLOOR = 1e-6, 64 * np.finfo(np.float64).eps
-
-
 def node_certified(circuit, ex, red, vfx, v, lam, S):
-    """bool[B]: each sample's KCL holds at every free node, judged against the currents
-    that meet at that node (:func:`~circuitlearn.solve.kernels_certificate.kcl_ratios`)."""
-    from circuitlearn.solve.kernels_certificate import kcl_ratios
-    B = v.shape[1]
-    vext = np.zeros((ex.n_ext, B))
+    """bool[B]: every free node's KCL holds against its own currents
+    (:func:`circuitlearn.solve.certificate.nodes_certified`)."""
+    from circuitlearn.solve.certificate import nodes_certified
+    vext = np.zeros((ex.n_ext, v.shape[1]))
     vext[red.fixed] = vfx
     vext[red.free] = v
-    nv = len(circuit.vsource_names)
-    ii = S[:, nv:].T                                   # [ni, B]
-    inn, dn = circuit.isource_nodes, ex.dnodes
-    inj = np.ascontiguousarray(np.concatenate([ii, -ii, -lam.T, lam.T], axis=0))
-    nodes = np.concatenate([inn[:, 1], inn[:, 0], dn[:, 0], dn[:, 1]]).astype(np.int64)
-    check = np.zeros(ex.n_ext, bool)
-    check[red.free] = True
-    out = np.empty(B)
-    kcl_ratios(vext, np.ascontiguousarray(ex.res_nodes[:, 0]),
-               np.ascontiguousarray(ex.res_nodes[:, 1]), np.ascontiguousarray(ex.g), inj, nodes,
-               check, NODE_RTOL, NODE_FLOOR, out)
-    return out <= 1.0
+    return nodes_certified(circuit, ex, red.free, vext, lam, S)
 
 
 def _system_certificate(system, rhs, x, lam, c0, vth, gscale):
