@@ -1,4 +1,5 @@
-"""The per-node KCL certificate the ideal and Shockley solvers judge each sample by.
+"""The per-node KCL certificate the ideal and Shockley solvers (and the dense path of
+:mod:`circuitlearn.solve.dense`) judge each sample by.
 
 A solver's own convergence test is in volts, and a circuit-wide current threshold
 (``gscale * tol``) is loosened for every node by one stiff element: on a chain of
@@ -22,6 +23,9 @@ from circuitlearn.solve.kernels_certificate import kcl_ratios
 NODE_RTOL = 1e-6
 #: float64 floor, in units of the node's sum g (|v_a| + |v_b|): 64 ulp
 NODE_FLOOR = 64 * np.finfo(np.float64).eps
+#: what a sample that fails the node certificate is told
+NODE_MESSAGE = ("a node's KCL residual exceeds what the currents meeting there allow (the "
+                "conductances may span more than float64 resolves)")
 
 
 def nodes_certified(circuit, ex, free, vext, lam, S) -> np.ndarray:

@@ -5,7 +5,8 @@ to ground by other voltage sources (a source tree, as the reduced path of
 :mod:`circuitlearn.solve.assemble` needs), is the linear system
 ``K v_f = M v_s + Q i_s`` over its free nodes.  :class:`DenseLinear` builds the
 structure once (node codes, the source-tree map ``P``, the I-source map ``Q``)
-and, per set of conductances, the dense blocks ``K`` and ``M`` -- numba
+(taken from the reduction of :mod:`circuitlearn.solve.assemble`) and, per set
+of conductances, the dense blocks ``K`` and ``M`` -- numba
 kernels over arrays (:mod:`circuitlearn.solve.kernels_dense`).  A Cholesky
 factor is kept per operating mode, so the phases of a learning step that share
 a matrix (free, current injection) share one factorisation.
@@ -17,8 +18,9 @@ acting on ``probes``, free nodes of the circuit):
 * ``"conduct"``: each probe tied through ``beta`` (S) to a source at ``values``;
 * ``"clamp"``: the probes held at ``values`` (they leave the free set).
 
-Every solve is certified node by node (:func:`~circuitlearn.solve.kernels_certificate.kcl_ratio`):
-a node's KCL residual is judged against the currents that meet at that node.
+Every solve is certified node by node with the thresholds of
+:mod:`circuitlearn.solve.certificate`: a node's KCL residual is judged against the
+currents that meet at that node.
 A factorisation that fails (a floating node) or a certificate that is not met
 raises :class:`DenseUnsuitable`: the caller then uses the general solver.
 Only for small circuits (``DENSE_MAX`` free nodes); larger ones are the sparse
@@ -30,12 +32,11 @@ import numpy as np
 from scipy.linalg import lapack
 
 from circuitlearn.solve import kernels_dense as kd
+from circuitlearn.solve.certificate import NODE_FLOOR, NODE_RTOL
 from circuitlearn.solve.kernels_certificate import kcl_ratio
 
 #: largest free-node count solved densely (Cholesky is n^3/3: ~1 ms at 300)
 DENSE_MAX = 300
-#: KCL certificate: residual <= RTOL * sum|i| + FTOL * sum g(|v_a| + |v_b|) at every node
-RTOL, FTOL = 1e-9, 1e-12
 
 
 class DenseUnsuitable(Exception):
@@ -44,17 +45,14 @@ class DenseUnsuitable(Exception):
 
 def unsuitable_reason(circuit) -> str | None:
     """Why ``circuit`` cannot take the dense path (None when it can)."""
-    from circuitlearn.solve.assemble import _source_tree
+    from circuitlearn.solve.assemble import prepared
     if len(circuit.diode_names):
         return "it has diodes"
-    if len(circuit.vcvs_names) or len(circuit.vccs_names):
-        return "it has controlled sources"
-    _, order, child_of = _source_tree(circuit)
-    if len(child_of) != len(circuit.vsource_names):
-        return "a voltage source is not tied to ground by other voltage sources"
-    nf = circuit.n_nodes - len(order)
-    if nf > DENSE_MAX:
-        return f"{nf} free nodes (dense up to {DENSE_MAX})"
+    red = prepared(circuit)["red"]
+    if not red.ok:
+        return red.why
+    if red.free.size > DENSE_MAX:
+        return f"{red.free.size} free nodes (dense up to {DENSE_MAX})"
     return None
 
 
@@ -63,26 +61,19 @@ class DenseLinear:
     (node indices, all free).  :meth:`set_conductance` then :meth:`solve`."""
 
     def __init__(self, circuit, probes):
-        from circuitlearn.solve.assemble import _source_tree
+        from circuitlearn.solve.assemble import prepared
         why = unsuitable_reason(circuit)
         if why:
             raise DenseUnsuitable(why)
-        seen, order, _ = _source_tree(circuit)
+        red = prepared(circuit)["red"]       # the reduction's free/fixed split and P, shared
         n, nv = circuit.n_nodes, len(circuit.vsource_names)
-        fixed = np.array(order, dtype=np.int64)
+        fixed, free = red.fixed, red.free
         is_fixed = np.zeros(n, bool)
         is_fixed[fixed] = True
-        free = np.flatnonzero(~is_fixed)
         code = np.empty(n, np.int64)
         code[free] = np.arange(free.size)
         code[fixed] = -1 - np.arange(fixed.size)
-        # v_fixed = P @ v_src, parents before children along the source tree
-        P = np.zeros((fixed.size, nv))
-        vn = circuit.vsource_nodes
-        for node in order[1:]:
-            parent, k = seen[node]
-            P[-1 - code[node]] = P[-1 - code[parent]]
-            P[-1 - code[node], k] += 1.0 if vn[k, 0] == node else -1.0
+        P = red.P.toarray()                  # v_fixed = P @ v_src
         # I sources: drawn from n+, injected into n-
         ni = len(circuit.isource_names)
         Q = np.zeros((free.size, ni))
@@ -186,8 +177,7 @@ class DenseLinear:
             nodes.append(self.probes)
         inj = np.concatenate(parts, axis=1) if len(parts) > 1 else sign_inj
         ratio = kcl_ratio(np.ascontiguousarray(V.T), self.ra, self.rb, self._g,
-                             np.ascontiguousarray(inj.T),
-                             np.concatenate(nodes).astype(np.int64), check, RTOL, FTOL)
+                          np.ascontiguousarray(inj.T), np.concatenate(nodes).astype(np.int64), check, NODE_RTOL, NODE_FLOOR)
         if not ratio <= 1.0:
             raise DenseUnsuitable(f"KCL certificate not met (worst node at {ratio:.3g} x its "
                                   "tolerance)")

@@ -111,11 +111,7 @@ def solve_kkt(M, CA, rh, warm, gscale, symmetric=True, tol=1e-10):
     K = sp.bmat([[M, CA.T], [CA, None]], format="csc") if k else sp.csc_matrix(M)
     if n + k <= DIRECT_MAX or not symmetric:
         try:
-            lu = spla.splu(K)
-            x = lu.solve(rh)
-            for _ in range(2):            # iterative refinement: the LU's rounding, removed
-                x = x + lu.solve(rh - K @ x)
-            return x, None
+            return spla.splu(K).solve(rh), None
         except RuntimeError:
             reg = sp.diags(np.concatenate([np.full(n, 1e-12 * gscale), np.full(k, -1e-12 / gscale)]))
             try:
@@ -347,8 +343,8 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
                 st, msg = 1, "active set stable but certificate fails (degenerate or infeasible diodes)"
             if st == 0 and not node_certified(circuit, ex, red, vfx[:, b:b + 1], x[:, None],
                                               lb[None], S[b:b + 1])[0]:
-                st, msg = 1, ("a node's KCL residual exceeds what the currents meeting there "
-                              "allow (the conductances may span more than float64 resolves)")
+                from circuitlearn.solve.certificate import NODE_MESSAGE
+                st, msg = 1, NODE_MESSAGE
             status[b] = st
             if st:
                 messages.setdefault(st, msg)

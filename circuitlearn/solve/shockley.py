@@ -238,13 +238,11 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
     if fail.any():
         messages.setdefault(1, "Newton step converged but the KCL residual is above tolerance")
     if red.ok:          # and node by node, against the currents meeting at each node
-        from circuitlearn.solve.certificate import nodes_certified
+        from circuitlearn.solve.certificate import NODE_MESSAGE, nodes_certified
         weak = (status == 0) & ~nodes_certified(circuit, ex, red.free, vext, lam, S)
         status[weak] = 1
         if weak.any():
-            messages.setdefault(1, "a node's KCL residual exceeds what the currents meeting "
-                                   "there allow (the conductances may span more than float64 "
-                                   "resolves)")
+            messages.setdefault(1, NODE_MESSAGE)
     viol = np.zeros(B)
     return _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method)
 
