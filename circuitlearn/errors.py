@@ -70,3 +70,13 @@ class TrainingError(CircuitLearnError):
     """Training stopped: the loss diverged or the nudging would be unstable.
 
     The message says what happened and where the last good checkpoint is."""
+
+
+class ConditioningWarning(UserWarning):
+    """A deck whose conductances span more than float64 resolves (see
+    :func:`circuitlearn.compile.circuit.conductance_spread`)."""
+
+
+class SolveError(CircuitLearnError, FloatingPointError):
+    """A solve a device or gradient needed failed or gave non-finite values (the message
+    says which); a :class:`FloatingPointError`, so numerical callers may catch it as one."""

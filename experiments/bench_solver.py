@@ -32,9 +32,9 @@ from circuitlearn.compile.builders import (drn_netlist, drn_source_vector,
 from circuitlearn.compile.circuit import Circuit
 from circuitlearn.netlist import write_netlist
 from circuitlearn.solve import solve
-from circuitlearn.solve import layered
-from circuitlearn.solve.ngspice import solve_ngspice
-from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+from circuitlearn.solve.layered import network as layered
+from circuitlearn.solve.backends.ngspice import solve_ngspice
+from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
 
 
 def timed(fn, repeat: int = 3):

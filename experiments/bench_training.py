@@ -57,7 +57,7 @@ from circuitlearn.errors import DataError
 from circuitlearn.learn import ep, loop, optim
 from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
-from circuitlearn.solve import layered as ly
+from circuitlearn.solve.layered import network as ly
 
 REFERENCE = {"epoch_seconds_median": 92.0, "epoch_seconds_range": [79.0, 122.0],
              "batch_ms_median": 5.5, "test_pass_seconds": 7.1,

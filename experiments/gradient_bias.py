@@ -41,7 +41,7 @@ import numpy as np
 
 from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.learn import ep, gradients, losses
-from circuitlearn.solve import layered as ly
+from circuitlearn.solve.layered import network as ly
 
 
 def build(seed: int, sizes, gain: float, batch: int, sweeps: int, tol: float):

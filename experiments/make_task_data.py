@@ -87,7 +87,7 @@ def drn_digits(rng):
     from sklearn.datasets import load_digits
     from circuitlearn.compile.builders import drn_netlist
     from circuitlearn.netlist.writer import write_netlist
-    from circuitlearn.solve import layered as ly
+    from circuitlearn.solve.layered import network as ly
     d = load_digits()
     x = (d.data / 16.0).reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
     np.savez_compressed(os.path.join(ROOT, "experiments", "configs", "digits_4x4.npz"),

@@ -55,7 +55,7 @@ from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.learn import ep, loop, optim
 from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
-from circuitlearn.solve import layered as ly
+from circuitlearn.solve.layered import network as ly
 
 DEVICES = ("ideal", "shockley", "ngspice")
 PAIRS = (("ngspice", "shockley"), ("shockley", "ideal"), ("ngspice", "ideal"),

@@ -30,7 +30,7 @@ from circuitlearn.device.simulator import LayeredSimulator
 from circuitlearn.learn import ep, loop, optim
 from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
-from circuitlearn.solve import layered as ly
+from circuitlearn.solve.layered import network as ly
 
 PUBLISHED = {"sizes": (1568, 100, 10), "gain": 100.0, "sweeps": 4, "beta": 1.0,
              "batch_size": 4, "lr": 0.006, "decay": 0.99, "estimator": "centered",

@@ -68,7 +68,7 @@ def test_crossbar_rejects_bad_conductance(bad):
 @needs_ngspice
 @pytest.mark.ngspice
 def test_crossbar_sense_currents_in_ngspice_are_g_transpose_v():
-    from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
     rng = np.random.default_rng(5)
     g = rng.uniform(0, 1e-3, (4, 3))
     g[1, 2] = 0.0
@@ -196,7 +196,7 @@ def test_drn_arrays_refuses_miswired_resistor():
 @pytest.mark.ngspice
 @pytest.mark.parametrize("amp", [None, 2.0])
 def test_small_drn_in_ngspice_respects_diode_halves(amp):
-    from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
     sizes = [8, 6, 4, 3]
     ws = rand_weights(sizes, seed=7, zero_frac=0.1)
     rng = np.random.default_rng(7)
@@ -262,7 +262,7 @@ def test_random_graph_of_1e5_nodes_builds_fast():
 @needs_ngspice
 @pytest.mark.ngspice
 def test_random_graph_solves_in_ngspice():
-    from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
     n = random_resistor_diode_graph(200, seed=5)
     v = run_ngspice_batch(write_netlist(n))
     assert len([k for k in v if not k.startswith("i(")]) >= 200

@@ -5,7 +5,7 @@ import pytest
 
 from circuitlearn.device.simulator import LayeredSimulator
 from circuitlearn.learn import ep, losses, optim
-from circuitlearn.solve import layered as ly
+from circuitlearn.solve.layered import network as ly
 from finite_differences import central_differences
 
 SIZES = (6, 8, 4)

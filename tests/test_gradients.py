@@ -12,7 +12,7 @@ from circuitlearn.compile import builders
 from circuitlearn.compile.circuit import compile_netlist
 from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.learn import ep, gradients as gr, losses
-from circuitlearn.solve import layered as ly
+from circuitlearn.solve.layered import network as ly
 from circuitlearn.solve import solve
 from finite_differences import central_differences
 

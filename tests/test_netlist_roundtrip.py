@@ -11,7 +11,7 @@ import pytest
 from circuitlearn.errors import BackendError
 from circuitlearn.netlist import Element, Netlist, DiodeModel, parse_netlist, read_netlist, \
     write_netlist
-from circuitlearn.solve.ngspice_batch import parse_ascii_raw, run_ngspice_batch
+from circuitlearn.solve.backends.ngspice_batch import parse_ascii_raw, run_ngspice_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECK_DIR = os.path.join(ROOT, "netlists")

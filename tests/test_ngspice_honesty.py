@@ -9,7 +9,7 @@ import pytest
 from circuitlearn.compile import compile_netlist
 from circuitlearn.netlist import parse_netlist, read_netlist
 from circuitlearn.solve import solve
-from circuitlearn.solve import ngspice as ng
+from circuitlearn.solve.backends import ngspice as ng
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.ngspice

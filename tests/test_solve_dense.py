@@ -12,7 +12,7 @@ from circuitlearn.netlist import read_netlist
 from circuitlearn.netlist.model import Element, Netlist
 from circuitlearn.solve.kernels_certificate import kcl_ratio
 from circuitlearn.solve import solve
-from circuitlearn.solve.dense import DenseLinear, DenseUnsuitable, unsuitable_reason
+from circuitlearn.solve.linalg.dense import DenseLinear, DenseUnsuitable, unsuitable_reason
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NET = os.path.join(ROOT, "netlists")

@@ -16,8 +16,8 @@ import pytest
 from circuitlearn.compile import compile_netlist
 from circuitlearn.errors import BackendError
 from circuitlearn.netlist import parse_netlist, read_netlist, write_netlist
-from circuitlearn.solve.ngspice import NgspiceSession, solve_ngspice
-from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+from circuitlearn.solve.backends.ngspice import NgspiceSession, solve_ngspice
+from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
 
 pytestmark = pytest.mark.ngspice
 DECKS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "netlists", "*.cir")))
@@ -155,7 +155,7 @@ def test_missing_library_gives_install_hint(tmp_path):
     code = ("import os\nos.environ['NGSPICE_LIBRARY_PATH'] = '/nonexistent/libngspice.so'\n"
             "from circuitlearn.compile import compile_netlist\n"
             "from circuitlearn.netlist import parse_netlist\n"
-            "from circuitlearn.solve.ngspice import solve_ngspice\n"
+            "from circuitlearn.solve.backends.ngspice import solve_ngspice\n"
             "c = compile_netlist(parse_netlist('t\\nv1 a 0 dc 1\\nr1 a 0 1k\\n.end\\n'))\n"
             "try:\n    solve_ngspice(c)\nexcept Exception as e:\n"
             "    print(type(e).__name__, e)\n")

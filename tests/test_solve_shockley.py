@@ -174,7 +174,7 @@ needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngsp
 @pytest.mark.parametrize("seed", [0, 1])
 def test_agrees_with_ngspice_on_random_graph_and_small_drn(seed):
     from circuitlearn.netlist.writer import write_netlist
-    from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
     rng = np.random.default_rng(seed)
     nets = [random_resistor_diode_graph(120, seed=seed, thresholds=True),
             drn_netlist([rng.uniform(0, 1e-3, (8, 6)), rng.uniform(0, 1e-3, (6, 3))],
@@ -195,7 +195,7 @@ def test_agrees_with_ngspice_on_random_graph_and_small_drn(seed):
 
 
 def test_conjugate_gradient_newton_matches_direct(monkeypatch):
-    import circuitlearn.solve.shockley as shockley
+    import circuitlearn.solve.shockley.solver as shockley
     nl = random_resistor_diode_graph(300, seed=14, thresholds=True)
     monkeypatch.setattr(shockley, "LDL_MAX_UPDATES", 0)  # pin the dense direct path
     direct = solve(compile_netlist(nl), diodes="shockley")
@@ -208,7 +208,7 @@ def test_conjugate_gradient_newton_matches_direct(monkeypatch):
 
 
 def test_schur_elimination_of_the_hidden_layer_matches_the_full_dense_newton(monkeypatch):
-    import circuitlearn.solve.shockley as shockley
+    import circuitlearn.solve.shockley.solver as shockley
     rng = np.random.default_rng(5)
     nl = drn_netlist([rng.uniform(0, 1e-3, (16, 12)), rng.uniform(0, 1e-3, (12, 4))],
                      [rng.uniform(-1e-4, 1e-4, 12), rng.uniform(-1e-4, 1e-4, 4)],
@@ -228,7 +228,7 @@ def test_schur_elimination_of_the_hidden_layer_matches_the_full_dense_newton(mon
 @pytest.mark.parametrize("force_sparse", [False, True])
 def test_absurd_warm_start_does_not_overflow(monkeypatch, force_sparse):
     # x0 puts 50 V across forward junctions: exp(50/0.026) overflows unless limited
-    import circuitlearn.solve.shockley as shockley
+    import circuitlearn.solve.shockley.solver as shockley
     if force_sparse:
         monkeypatch.setattr(shockley, "DENSE_MAX", 0)
     c = compile_netlist(random_resistor_diode_graph(100, seed=15))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from circuitlearn.errors import CircuitLearnError
@@ -40,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings reach a CLI user as one line, without Python's source location."""
+    print(f"circuitlearn: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None) -> int:
+    import warnings
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -54,7 +62,6 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:
         # the reader of stdout went away (``circuitlearn ... | head``): stop quietly
-        import os
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except OSError:
@@ -64,6 +71,12 @@ def main(argv=None) -> int:
         # an unwritable or unreadable path the command did not anticipate: say which
         where = exc.filename or "circuitlearn"
         print(f"{where}: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:            # a bug: one line for the user, the trace on request
+        if os.environ.get("CIRCUITLEARN_DEBUG"):
+            raise
+        print(f"circuitlearn: internal error: {type(exc).__name__}: {exc} (a bug: please "
+              f"report it; CIRCUITLEARN_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
 
 

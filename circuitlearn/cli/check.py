@@ -37,6 +37,7 @@ def _read(args):
 
 def summary(netlist, circuit) -> str:
     """The text ``check`` prints."""
+    from circuitlearn.compile.circuit import SPREAD_LIMIT, conductance_spread
     from circuitlearn.netlist.units import format_value
     kinds = Counter(e.kind for e in netlist.elements)
     by_kind = ", ".join(f"{kinds[k]} {ELEMENT_KINDS[k].name}" + ("" if kinds[k] == 1 else "s")
@@ -50,11 +51,16 @@ def summary(netlist, circuit) -> str:
                                       for m in sorted(used)) or "none"),
         f"sources ({circuit.n_sources}, in sources-vector order: V then I):",
     ]
+    spread, big, small = conductance_spread(circuit)
+    note = f"conductance spread: {spread:.3g}" + (f" ({big} .. {small})" if big else "")
+    if spread > SPREAD_LIMIT:
+        note += " -- warning: beyond what float64 resolves; solves may fail their certificate"
     els = {e.name: e for e in netlist.elements}
     for k, name in enumerate(circuit.source_names):
         e = els[name]
         unit = "V" if e.kind == "V" else "A"
         lines.append(f"  [{k}] {name} {' '.join(e.nodes)} = {format_value(e.value)} {unit}")
+    lines.insert(4, note)
     return "\n".join(lines)
 
 

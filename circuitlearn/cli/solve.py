@@ -125,6 +125,7 @@ def run(args) -> int:
                      diode_currents=res.diode_currents,
                      diode_names=np.array(circuit.diode_names, dtype=str),
                      status=np.int64(res.status), sample_success=res.sample_success,
+                     sample_status=res.sample_status,
                      kcl_residual=res.kcl_residual, diode_violation=res.diode_violation)
         except OSError as exc:
             raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
@@ -136,6 +137,7 @@ def run(args) -> int:
             "file": args.file, "diodes": args.diodes, "backend": args.backend, "batch": batch,
             "voltages": {name: per_node(k) for k, name in enumerate(circuit.node_names)},
             "status": int(res.status), "success": bool(res.success), "message": res.message,
+            "sample_status": [int(s) for s in res.sample_status],
             "nit": int(res.nit) if res.nit >= 0 else None, "method": res.method,
             "kcl_residual": [_num(x) for x in res.kcl_residual],
             "diode_violation": [_num(x) for x in res.diode_violation],

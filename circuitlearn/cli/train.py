@@ -65,6 +65,9 @@ LOWER = {
     ("train", "eval_batch"): (1, False),
 }
 
+#: the float keys for which infinity means something (no upper clamp)
+INFINITE_OK = {("model", "g_max")}
+
 # flag name -> (section, key, parser)
 def _floats(s):
     return [float(t) for t in str(s).split(",") if t.strip()]
@@ -122,6 +125,8 @@ def _check_value(sec, key, val, where):
         val = float(val) if ok else val
         if ok and math.isnan(val):
             raise ConfigError("NaN is not allowed", where, name)
+        if ok and math.isinf(val) and (sec, key) not in INFINITE_OK:
+            raise ConfigError(f"must be finite, got {val!r}", where, name)
     else:
         ok = isinstance(val, str)
     if not ok:
@@ -209,7 +214,7 @@ def build(cfg: dict, n_features: int, n_classes: int):
 
 
 def init_device(dev, sizes, cfg, rng):
-    from circuitlearn.solve import layered as ly
+    from circuitlearn.solve.layered import network as ly
     net = ly.make_network(sizes, cfg["model"]["vth"])
     p = ly.init_params(net, rng, cfg["model"]["init_gain"], cfg["model"]["g_min"],
                        cfg["model"]["g_max"])
@@ -336,8 +341,8 @@ def ngspice_check(dev, sizes, gain, x, biases=None):
     converged layered solver; returns per-sample output voltages of both."""
     from circuitlearn.compile.builders import drn_netlist
     from circuitlearn.netlist.writer import write_netlist
-    from circuitlearn.solve import layered as ly
-    from circuitlearn.solve.ngspice_batch import run_ngspice_batch
+    from circuitlearn.solve.layered import network as ly
+    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
     ws, bs = dev.conductances(), dev.biases()
     sim, spice, decks = [], [], []
     for xi in x:

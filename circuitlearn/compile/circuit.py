@@ -66,8 +66,16 @@ class Circuit:
     vccs_gain: np.ndarray           # float64[ng]
     title: str = ""
     models: tuple = ()              # the netlist's DiodeModel cards (for writing back)
+    diode_bv: np.ndarray | None = None    # float64[d], breakdown voltage BV (V; inf: none)
+    diode_ibv: np.ndarray | None = None   # float64[d], IBV (A; ngspice 39 does not scale it by area)
+    diode_nbv: np.ndarray | None = None   # float64[d], breakdown emission coefficient NBV
 
     def __post_init__(self):
+        d = len(self.diode_names)
+        for name, default in (("diode_bv", np.inf), ("diode_ibv", 1e-3), ("diode_nbv", None)):
+            if getattr(self, name) is None:
+                val = np.asarray(self.diode_n, np.float64) if default is None else np.full(d, default)
+                object.__setattr__(self, name, np.array(val, dtype=np.float64))
         int_fields = ("resistor_nodes", "diode_nodes", "vsource_nodes", "isource_nodes",
                       "vcvs_nodes", "vccs_nodes")
         widths = {"vcvs_nodes": 4, "vccs_nodes": 4}
@@ -183,8 +191,10 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
             raise NetlistError(f"diode {e.name}: unknown model {e.model!r}", *_where(e))
         m = models[e.model]
         area = e.value
-        dparams.append((m.get("is") * area, m.get("n"), m.get("rs") / area, m.get("vth"), area))
-    dparams = np.asarray(dparams, dtype=np.float64).reshape(-1, 5)
+        nbv = m.get("nbv")
+        dparams.append((m.get("is") * area, m.get("n"), m.get("rs") / area, m.get("vth"), area,
+                        m.get("bv"), m.get("ibv"), m.get("n") if np.isnan(nbv) else nbv))
+    dparams = np.asarray(dparams, dtype=np.float64).reshape(-1, 8)
 
     def table(kind):
         els = groups[kind]
@@ -204,6 +214,7 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
         diode_nodes=[idx(e) for e in diodes],
         diode_is=dparams[:, 0], diode_n=dparams[:, 1], diode_rs=dparams[:, 2],
         diode_vth=dparams[:, 3], diode_area=dparams[:, 4],
+        diode_bv=dparams[:, 5], diode_ibv=dparams[:, 6], diode_nbv=dparams[:, 7],
         vsource_names=vn, vsource_nodes=vnodes, vsource_value=vval,
         isource_names=inames, isource_nodes=inodes, isource_value=ival,
         vcvs_names=en, vcvs_nodes=enodes, vcvs_gain=egain,
@@ -213,7 +224,37 @@ def compile_netlist(netlist: Netlist, check: bool = True) -> Circuit:
     if check:
         from circuitlearn.compile.topology import check_topology
         check_topology(circuit, netlist)
+        spread, big, small = conductance_spread(circuit)
+        if spread > SPREAD_LIMIT:
+            import warnings
+            from circuitlearn.errors import ConditioningWarning
+            where = next((e.loc.file for e in netlist.elements if e.loc is not None), None)
+            warnings.warn(f"{where + ': ' if where else ''}conductances span {spread:.3g}x "
+                          f"({big} .. {small}), more than float64 resolves (1/eps = 4.5e15): "
+                          "a solve may fail its node certificate (status 4)",
+                          ConditioningWarning, stacklevel=2)
     return circuit
+
+
+#: conductance spread (largest / smallest) above which a deck is warned about: currents
+#: through the smallest element fall below float64's resolution of the largest
+SPREAD_LIMIT = 1e15
+
+
+def conductance_spread(circuit) -> tuple[float, str, str]:
+    """``(g_max / g_min, name of the largest, name of the smallest)`` over the resistors and
+    diode series resistances (1.0 and empty names for fewer than two)."""
+    names = list(circuit.resistor_names)
+    g = list(circuit.conductance)
+    for name, rs in zip(circuit.diode_names, circuit.diode_rs):
+        if rs > 0:
+            names.append(f"{name} (RS)")
+            g.append(1.0 / rs)
+    if len(g) < 2:
+        return 1.0, "", ""
+    g = np.asarray(g)
+    hi, lo = int(np.argmax(g)), int(np.argmin(g))
+    return float(g[hi] / g[lo]), names[hi], names[lo]
 
 
 #: magnitudes a compiled circuit accepts: resistances (and diode RS) within
@@ -247,6 +288,16 @@ def _check_ranges(groups, dparams, diodes):
             raise NetlistError(f"diode {e.name}: RS/area = {float(rs):g} ohm is outside the range "
                                f"circuitlearn can solve (0 or {RANGE_MIN:g} .. "
                                f"{RANGE_MAX:g})", *_where(e))
+        bv, ibv, nbv = dparams[k, 5], dparams[k, 6], dparams[k, 7]
+        if bv != np.inf and not (np.isfinite(bv) and 0 < bv <= RANGE_MAX and np.isfinite(ibv)
+                                 and ibv > RANGE_MIN and np.isfinite(nbv) and nbv > 0):
+            raise NetlistError(f"diode {e.name} (model {e.model}): BV = {float(bv):g} V, "
+                               f"IBV = {float(ibv):g} A and NBV = {float(nbv):g} must be "
+                               f"finite and positive", *_where(e))
+        if bv != np.inf and not bv + dparams[k, 3] > 0:
+            raise NetlistError(f"diode {e.name} (model {e.model}): BV = {float(bv):g} V must "
+                               f"exceed -VTH = {-float(dparams[k, 3]):g} V (the ideal diode's "
+                               f"breakdown clamp lies below its forward threshold)", *_where(e))
 
 
 def _where(e):

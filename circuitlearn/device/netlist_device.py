@@ -33,7 +33,7 @@ import fnmatch
 
 import numpy as np
 
-from circuitlearn.errors import BackendError
+from circuitlearn.errors import BackendError, SolveError
 
 VARIANTS = ("free", "inject", "conduct", "clamp")
 
@@ -73,8 +73,8 @@ class NetlistDevice:
     tol : the numba solvers' voltage tolerance (ngspice runs its tight validation options)
     input_scale, input_offset : ``value = offset + scale * x`` (scalars or per input)
     dense : solve small linear circuits (no diodes or controlled sources, at most
-        :data:`~circuitlearn.solve.dense.DENSE_MAX` free nodes) on the numba backend by
-        the dense path of :mod:`circuitlearn.solve.dense` (microseconds per solve, KCL
+        :data:`~circuitlearn.solve.linalg.dense.DENSE_MAX` free nodes) on the numba backend by
+        the dense path of :mod:`circuitlearn.solve.linalg.dense` (microseconds per solve, KCL
         certified per node); ``False``: always the general solver
     """
 
@@ -236,7 +236,7 @@ class NetlistDevice:
             raise ValueError(f"expected [batch, {len(self.probe_names)}] values at the probe "
                              f"nodes {', '.join(self.probe_names)}, got {a.shape}")
         if not np.all(np.isfinite(a)):
-            raise FloatingPointError("non-finite nudge values")
+            raise SolveError("non-finite nudge values")
         return a
 
     # ------------------------------------------------------------- variants
@@ -296,7 +296,7 @@ class NetlistDevice:
         from circuitlearn.solve import solve
         if self.backend == "ngspice":        # a kept session, ngspice's tight validation options
             if v[1] is None:
-                from circuitlearn.solve.ngspice import NgspiceSession
+                from circuitlearn.solve.backends.ngspice import NgspiceSession
                 v[1] = NgspiceSession(c)
             kwargs = {"session": v[1]}
         else:
@@ -306,17 +306,17 @@ class NetlistDevice:
             raise BackendError(f"{self.backend} solve ({mode} phase) failed: {res.message}")
         V = np.ascontiguousarray(res.voltages[:, v[3]])
         if not np.all(np.isfinite(V)):
-            raise FloatingPointError("the solve returned non-finite voltages")
+            raise SolveError("the solve returned non-finite voltages")
         self._status = {"nit": res.nit, "status": res.status, "message": res.message,
                         "unstable": 0, "method": res.method}
         return V
 
     def _measure_dense(self, mode):
-        """The dense path (:mod:`circuitlearn.solve.dense`) for small linear circuits on the
+        """The dense path (:mod:`circuitlearn.solve.linalg.dense`) for small linear circuits on the
         numba backend; None when it does not apply (the general solver runs instead)."""
         if self.backend != "numba" or self._dense is False:
             return None
-        from circuitlearn.solve.dense import DenseLinear, DenseUnsuitable
+        from circuitlearn.solve.linalg.dense import DenseLinear, DenseUnsuitable
         try:
             if self._dense is None:
                 self._dense = DenseLinear(self.circuit, self.probe_index)
@@ -329,7 +329,7 @@ class NetlistDevice:
             self._dense = False          # the general solver from now on
             return None
         if not np.all(np.isfinite(V)):
-            raise FloatingPointError("the solve returned non-finite voltages")
+            raise SolveError("the solve returned non-finite voltages")
         self._status = {"nit": 1, "status": 0, "message": "dense Cholesky, KCL certified",
                         "unstable": 0, "method": "dense", "kcl_ratio": ratio}
         return V

@@ -1,7 +1,7 @@
 """Devices backed by simulation: the fast layered solver, or any DC backend.
 
 * :class:`LayeredSimulator` — ideal-diode DRN relaxed by exact block coordinate
-  descent (:mod:`circuitlearn.solve.layered`), a fixed number of sweeps per
+  descent (:mod:`circuitlearn.solve.layered.network`), a fixed number of sweeps per
   phase as in the published DRN.  Nudged phases start from the free state.
 * :class:`CircuitDevice` — the same DRN compiled to a :class:`~circuitlearn.compile.circuit.Circuit`
   by the builders and solved by :func:`circuitlearn.solve.solve` (backend
@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from circuitlearn.device.base import Device
-from circuitlearn.errors import BackendError
-from circuitlearn.solve import kernels_layered as _k
-from circuitlearn.solve import layered as ly
+from circuitlearn.device.kernels import add_clip_sums
+from circuitlearn.errors import BackendError, SolveError
+from circuitlearn.solve.result import NUMERICAL
+from circuitlearn.solve.layered import network as ly
 
 
 class LayeredSimulator(Device):
@@ -73,7 +74,7 @@ class LayeredSimulator(Device):
         o = self.net.offsets
         L = self.net.n_layers
         for l, (W, dW) in enumerate(zip(self.params.weights, delta_w)):
-            _k.add_clip_sums(W, np.ascontiguousarray(dW, dtype=np.float64), self.g_min,
+            add_clip_sums(W, np.ascontiguousarray(dW, dtype=np.float64), self.g_min,
                              self.g_max, self._rowsum[l], self._colsum[l], l > 0)
         # total conductance into each node: column sums of W_l + row sums of W_{l+1}
         # (row sums of W_1 belong to the fixed input nodes: not needed, not kept)
@@ -144,8 +145,8 @@ class LayeredSimulator(Device):
         else:
             v = ly.init_state(prep)
         res = ly.relax(prep, v, self.sweeps, self.tol, self._current, self._beta, self._target)
-        if res.status == 3:
-            raise FloatingPointError("layered simulator produced non-finite voltages")
+        if res.status == NUMERICAL:
+            raise SolveError("layered simulator produced non-finite voltages")
         if not nudged:
             self._free = v
         self._status = {"nit": res.nit, "delta": res.delta, "status": res.status,
@@ -306,7 +307,7 @@ class CircuitDevice(Device):
         kwargs = dict(self.solve_kwargs)
         if self.backend == "ngspice":
             if self._session is None:
-                ng = _require("circuitlearn.solve.ngspice", "CircuitDevice")
+                ng = _require("circuitlearn.solve.backends.ngspice", "CircuitDevice")
                 self._session = ng.NgspiceSession(circuit)
             kwargs["session"] = self._session
         res = solve_mod.solve(circuit, self._sources(circuit), diodes=self.diodes,

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuitlearn.learn.losses import Loss
-from circuitlearn.solve import kernels_layered as _k
+from circuitlearn.learn.kernels import contrast_grad
 
 ESTIMATORS = ("one-sided", "negative", "centered", "random", "random-sign")
 NUDGINGS = ("current", "conductance")
@@ -121,7 +121,7 @@ def ep_gradients_from_states(state1: list, state2: list, beta1: float, beta2: fl
     B = state1[0].shape[0]
     for l in range(1, len(state1)):
         gw = np.empty((state1[l - 1].shape[1], state1[l].shape[1]))
-        _k.contrast_grad(_c(state2[l - 1]), _c(state2[l]), _c(state1[l - 1]), _c(state1[l]),
+        contrast_grad(_c(state2[l - 1]), _c(state2[l]), _c(state1[l - 1]), _c(state1[l]),
                          l == 1 and inputs_fixed, 1.0 / (B * d), gw)
         grad_w.append(gw)
         grad_b.append(-(state2[l] - state1[l]).mean(axis=0) / d)

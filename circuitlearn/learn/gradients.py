@@ -58,7 +58,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from circuitlearn.solve import layered as ly
+from circuitlearn.errors import SolveError
+from circuitlearn.solve.layered import network as ly
 
 __all__ = ["layered_equilibrium", "layered_gradients", "layered_loss_gradients",
            "device_exact_gradients", "CircuitGradient", "circuit_gradients",
@@ -130,7 +131,7 @@ def layered_equilibrium(weights, biases, v_in, vth: float = 0.0, max_sweeps: int
                         tol: float = 1e-13, atol: float = 1e-12, polish: bool = True):
     """Free equilibrium ``[v_0, ..., v_L]`` of a layered ideal-diode network, to roundoff.
 
-    Block coordinate descent (:func:`circuitlearn.solve.layered.relax`) to ``tol``,
+    Block coordinate descent (:func:`circuitlearn.solve.layered.network.relax`) to ``tol``,
     then, with ``polish``, one exact linear solve of the free nodes on the
     resulting active set; the polished state is kept for each sample where it
     is feasible (inside the diode boxes, diode currents of the right sign)."""
@@ -224,7 +225,7 @@ def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: f
         try:
             lam[b, f] = _spd_solve(Lff[np.ix_(f, f)], c[b, f])
         except np.linalg.LinAlgError as exc:
-            raise FloatingPointError(
+            raise SolveError(
                 f"sample {b}: the free nodes' conductance matrix is singular (a group of nodes "
                 "touches no input and no clipped node, so its voltages are undetermined)") from exc
     lam_full = np.zeros((B, net.n_nodes))
@@ -316,9 +317,10 @@ def _fixed_nodes(circuit):
     return fixed
 
 
-def _junction_conductance(vd, isat, vte):
-    from circuitlearn.solve.shockley import junction_np
-    return junction_np(vd, isat, vte)[1]
+def _junction_conductance(vd, circuit):
+    from circuitlearn.solve.assemble import junction_params
+    from circuitlearn.solve.shockley.solver import junction_np
+    return junction_np(vd, junction_params(circuit))[1]
 
 
 def circuit_gradients(circuit, result, dloss_dv, diodes: str = "ideal",
@@ -354,10 +356,8 @@ def circuit_gradients(circuit, result, dloss_dv, diodes: str = "ideal",
     if not (np.all(np.isfinite(V)) and np.all(np.isfinite(dl))):
         raise ValueError("voltages or dloss_dv contain NaN or infinity")
     I_d = np.atleast_2d(np.asarray(result.diode_currents, dtype=np.float64)).reshape(B, -1)
-    from circuitlearn.solve.assemble import VT
-
     nv, ni = len(circuit.vsource_names), len(circuit.isource_names)
-    ne, ng = len(circuit.vcvs_names), len(circuit.vccs_names)
+    ne = len(circuit.vcvs_names)
     dn = circuit.diode_nodes.reshape(-1, 2)
     nd = dn.shape[0]
     rn, g = circuit.resistor_nodes.reshape(-1, 2), circuit.conductance
@@ -406,7 +406,9 @@ def circuit_gradients(circuit, result, dloss_dv, diodes: str = "ideal",
         rows, cols, vals = [base_r], [base_c], [base_v]
         size = n_static
         if nd and diodes == "ideal":
-            act = useful & (vj[s] >= circuit.diode_vth - vscale[s])
+            # conducting forward at vth, or (an ideal Zener) backwards at -BV
+            act = useful & ((vj[s] >= circuit.diode_vth - vscale[s])
+                            | (vj[s] <= -circuit.diode_bv + vscale[s]))
             active[s] = act
             ka = np.flatnonzero(act)
             r_ = n_static + np.arange(ka.size)
@@ -416,7 +418,7 @@ def circuit_gradients(circuit, result, dloss_dv, diodes: str = "ideal",
             stamp(r_, r_, -rs[ka])
             size += ka.size
         elif nd:
-            gj = _junction_conductance(vj[s], circuit.diode_is, circuit.diode_n * VT)
+            gj = _junction_conductance(vj[s], circuit)
             ge = np.where(useful, gj / (1.0 + rs * gj), 0.0)
             pa, pc = node(dn[:, 0]), node(dn[:, 1])
             stamp(pa, pa, ge); stamp(pc, pc, ge); stamp(pa, pc, -ge); stamp(pc, pa, -ge)
@@ -427,9 +429,9 @@ def circuit_gradients(circuit, result, dloss_dv, diodes: str = "ideal",
         try:
             lam = spla.splu(J.T.tocsc()).solve(rhs)
         except RuntimeError as exc:
-            raise FloatingPointError(f"sample {s}: singular linearised circuit ({exc})") from exc
+            raise SolveError(f"sample {s}: singular linearised circuit ({exc})") from exc
         if not np.all(np.isfinite(lam)):
-            raise FloatingPointError(f"sample {s}: non-finite adjoint")
+            raise SolveError(f"sample {s}: non-finite adjoint")
         lam_nodes[s, 1:] = lam[:nn]
         dsrc[s, :nv] = lam[nn:nn + nv]
     # dC/dtheta = -lambda^T dF/dtheta
@@ -481,13 +483,13 @@ def _circuit_device_gradients(device, x, labels, loss, tol: float = 1e-13, **kw)
     from circuitlearn.compile.circuit import compile_netlist
     from circuitlearn.solve import solve
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    ws, bs = device.conductances(), device.biases()
+    bs = device.biases()
     sizes = device.sizes
     circuit = compile_netlist(device.netlist())
     S = builders.drn_source_vector(x, sizes, gain=device.gain, biases=bs)
     res = solve(circuit, S, diodes=device.diodes, tol=tol)
     if not res.success:
-        raise FloatingPointError(f"exact-gradient solve failed: {res.message}")
+        raise SolveError(f"exact-gradient solve failed: {res.message}")
     idx = [[circuit.node_index(f"x{k}") for k in range(sizes[0])]]
     L = len(sizes) - 1
     for l in range(1, L + 1):

@@ -21,3 +21,41 @@ def edge_contrast(V2T, V1T, ea, eb, scale, out):
             d1 = V1T[a, b] - V1T[c, b]
             s += d2 * d2 - d1 * d1
         out[e] = 0.5 * scale * s
+
+
+@njit(cache=True)
+def contrast_grad(a2, c2, a1, c1, same_pre, scale, out):
+    """out[i, j] = scale * sum_b [ ½(a2_bi - c2_bj)^2 - ½(a1_bi - c1_bj)^2 ].
+
+    a*: float64[B, n_pre], c*: float64[B, n_post], out: float64[n_pre, n_post].
+    ``same_pre``: a1 == a2 (input sources), one rank-B product instead of two."""
+    B, n_pre = a2.shape
+    n_post = c2.shape[1]
+    col = np.zeros(n_post)
+    for b in range(B):
+        for j in range(n_post):
+            col[j] += 0.5 * (c2[b, j] * c2[b, j] - c1[b, j] * c1[b, j])
+    d = np.empty((B, n_post))
+    for b in range(B):
+        for j in range(n_post):
+            d[b, j] = c1[b, j] - c2[b, j]
+    for i in range(n_pre):
+        row = 0.0
+        if not same_pre:
+            for b in range(B):
+                row += 0.5 * (a2[b, i] * a2[b, i] - a1[b, i] * a1[b, i])
+        for j in range(n_post):
+            out[i, j] = col[j] + row
+        if same_pre:
+            for b in range(B):
+                ab = a2[b, i]
+                for j in range(n_post):
+                    out[i, j] += ab * d[b, j]
+        else:
+            for b in range(B):
+                p2 = a2[b, i]
+                p1 = a1[b, i]
+                for j in range(n_post):
+                    out[i, j] += p1 * c1[b, j] - p2 * c2[b, j]
+        for j in range(n_post):
+            out[i, j] *= scale

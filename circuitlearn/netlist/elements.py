@@ -89,19 +89,20 @@ DIODE_PARAMS: dict[str, tuple[float, str]] = {
     "n": (1.0, "emission coefficient"),
     "rs": (0.0, "ohmic series resistance (ohm)"),
     "vth": (0.0, "circuitlearn: forward threshold of the ideal diode (V)"),
-    "bv": (float("inf"), "reverse breakdown voltage (V): not modelled by circuitlearn; a "
-           "solve that drives a diode below -BV reports it as a failure"),
+    "bv": (float("inf"), "reverse breakdown voltage (V), > 0: Shockley diodes break down as "
+           "ngspice's do (the knee matched to IBV); ideal diodes clamp at -BV"),
+    "ibv": (1e-3, "current at the breakdown voltage (A), as ngspice's default"),
+    "nbv": (float("nan"), "breakdown emission coefficient (default: N, as ngspice)"),
 }
 
 #: Further diode parameters accepted (and written back) without a DC effect at the nominal
 #: temperature: capacitances, noise, and temperature coefficients (circuitlearn, like a
-#: deck without .temp, simulates at TNOM = TEMP = 27 C, where they do not act).  ``ibv``,
-#: ``nbv``, ``ibvl``, ``nbvl`` shape the breakdown knee below ``-bv``, which a solve reports
-#: as a failure (see :func:`circuitlearn.solve.api.solve`).
+#: deck without .temp, simulates at TNOM = TEMP = 27 C, where they do not act).  ``ibvl``
+#: and ``nbvl`` are not used by ngspice 39's level-1 diode.
 DIODE_PARAMS_NO_DC_EFFECT = frozenset({
-    "cjo", "cj0", "vj", "m", "tt", "eg", "xti", "kf", "af", "fc", "ibv", "tnom", "level",
+    "cjo", "cj0", "vj", "m", "tt", "eg", "xti", "kf", "af", "fc", "tnom", "level",
     "jsw", "ns", "trs", "trs2", "tm1", "tm2", "ttt1", "ttt2", "cjsw", "vjsw", "mjsw",
-    "ikf", "ikr", "nbv", "ibvl", "nbvl", "tbv1", "tbv2", "tcv", "isr", "nr",
+    "ikf", "ikr", "ibvl", "nbvl", "tbv1", "tbv2", "tcv", "isr", "nr",
 })
 
 #: Parameters that change ngspice's DC curve at 27 C, refused (with the card's location)

@@ -29,13 +29,13 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         Ideal diodes (threshold ``vth`` of the ``.model``) or ngspice's
         Shockley model.
     backend : ``"numba"`` or ``"ngspice"``
-        ``"ngspice"`` dispatches to :func:`circuitlearn.solve.ngspice.solve_ngspice`.
+        ``"ngspice"`` dispatches to :func:`circuitlearn.solve.backends.ngspice.solve_ngspice`.
     tol : float, optional
         Voltage tolerance (V, default ``DEFAULT_TOL``): ideal -- CD stops once no
         node moves more than ``tol`` in a sweep; Shockley -- Newton stops once a
         step moves no unknown by more than ``tol``.  The certificate thresholds
         derive from it (see :mod:`circuitlearn.solve.ideal`).  ngspice: its
-        ``vntol`` (default: :data:`~circuitlearn.solve.ngspice.TIGHT_OPTIONS`).
+        ``vntol`` (default: :data:`~circuitlearn.solve.backends.ngspice.TIGHT_OPTIONS`).
     maxiter : int, optional
         Ideal: maximum CD sweeps (default 10000) and active-set iterations
         (default 200); Shockley: maximum Newton iterations (default 200);
@@ -44,7 +44,7 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         Warm start (node voltages, ground included), e.g. a previous result.
         Not taken by ngspice (refused: it finds its own starting point).
     **options
-        ngspice: ``session=`` an open :class:`~circuitlearn.solve.ngspice.NgspiceSession`
+        ngspice: ``session=`` an open :class:`~circuitlearn.solve.backends.ngspice.NgspiceSession`
         holding this circuit (reused across calls), ``options=`` the ``.options`` line.
         Ideal diodes: ``method="auto"|"cd"|"active-set"``, ``omega`` (CD
         relaxation, see :func:`circuitlearn.solve.ideal.solve_ideal`) and
@@ -83,7 +83,7 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
             raise ValueError("x0 contains NaN or infinity")
         x0 = np.ascontiguousarray(np.broadcast_to(x0, (S.shape[0], circuit.n_nodes)))
     if backend == "ngspice":
-        from circuitlearn.solve.ngspice import solve_ngspice
+        from circuitlearn.solve.backends.ngspice import solve_ngspice
         unknown = set(options) - {"session", "options"}
         if unknown:
             raise ValueError(f"unknown option(s) for ngspice: {', '.join(sorted(unknown))}")
@@ -97,35 +97,8 @@ def solve(circuit, sources=None, diodes: str = "ideal", backend: str = "numba",
         unknown = set(options) - {"method", "record_energy", "omega"}
         if unknown:
             raise ValueError(f"unknown option(s) for ideal diodes: {', '.join(sorted(unknown))}")
-        return check_breakdown(circuit, solve_ideal(circuit, S, tol=tol, maxiter=maxiter, x0=x0,
-                                                    **options))
+        return solve_ideal(circuit, S, tol=tol, maxiter=maxiter, x0=x0, **options)
     if options:
         raise ValueError(f"unknown option(s) for Shockley diodes: {', '.join(sorted(options))}")
     from circuitlearn.solve.shockley import solve_shockley
-    return check_breakdown(circuit, solve_shockley(circuit, S, tol=tol, maxiter=maxiter, x0=x0))
-
-
-def check_breakdown(circuit, res: SolveResult) -> SolveResult:
-    """``res`` with the samples that drive a diode below ``-BV`` of its ``.model`` marked
-    failed (status 4): circuitlearn's diodes have no breakdown branch, so such a
-    voltage is not what ngspice (or the part) would give."""
-    import dataclasses
-    if not len(circuit.diode_names):
-        return res
-    cards = {m.name: m for m in circuit.models}
-    bv = np.array([cards[m].get("bv") if m in cards else np.inf for m in circuit.diode_models])
-    if not np.any(np.isfinite(bv)):
-        return res
-    dn = circuit.diode_nodes
-    vd = res.voltages[:, dn[:, 0]] - res.voltages[:, dn[:, 1]]
-    beyond = vd < -bv
-    bad = np.any(beyond, axis=1)
-    if not np.any(bad):
-        return res
-    b, k = np.argwhere(beyond)[0]
-    msg = (f"sample {b}: diode {circuit.diode_names[k]} at {vd[b, k]:.6g} V is beyond its "
-           f"BV = {bv[k]:g} V; reverse breakdown is not modelled by circuitlearn (ngspice "
-           "models it: backend='ngspice')")
-    return dataclasses.replace(res, success=False, status=max(res.status, 4),
-                               message=msg if res.success else f"{res.message}; {msg}",
-                               sample_success=res.sample_success & ~bad)
+    return solve_shockley(circuit, S, tol=tol, maxiter=maxiter, x0=x0)

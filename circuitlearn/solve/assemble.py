@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from circuitlearn.solve import kernels
+from circuitlearn.solve.kernels_assemble import greedy_colouring
 
 #: GMIN that ngspice puts across every junction (S).
 GMIN = 1e-12
@@ -55,11 +55,12 @@ class Expanded:
     res_nodes: np.ndarray        # int64[m', 2]
     g: np.ndarray                # float64[m']
     dnodes: np.ndarray           # int64[d, 2] junction (anode', cathode)
-    isat: np.ndarray             # float64[d]
-    vte: np.ndarray              # float64[d] N * Vt
-    vcrit: np.ndarray            # float64[d]
-    vth: np.ndarray              # float64[d]
+    jp: np.ndarray               # float64[d, 5] Shockley junction parameters (junction_params)
+    vth: np.ndarray              # float64[d] ideal forward threshold
     gscale: float                # largest node conductance sum (S), for tolerances
+    bv: np.ndarray = None        # float64[d] ideal breakdown clamp: v_d >= -bv (inf: none)
+    dscale: np.ndarray = None    # float64[d] each diode's own conductance scale (S), for its
+                                 # complementarity: the smaller node sum of g at its terminals
 
 
 @dataclass(eq=False)
@@ -112,22 +113,57 @@ class Mna:
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def prepared(circuit):
-    """``(Expanded, Reduced, Mna or None)`` for ``circuit``, cached per circuit object."""
+def prepared(circuit, breakdown: bool = False):
+    """``{"ex": Expanded, "red": Reduced, "mna": Mna or None}`` for ``circuit``, cached per
+    circuit object.  ``breakdown=True``: the ideal-diode view, in which every diode with a
+    ``BV`` is paired with a reversed ideal diode of threshold ``BV`` (:func:`with_breakdown`);
+    the same object as without when no diode has one."""
     hit = _CACHE.get(circuit)
     if hit is None:
         ex = expand(circuit)
         red = reduce(circuit, ex)
         hit = {"ex": ex, "red": red, "mna": None}
         _CACHE[circuit] = hit
+    if breakdown and np.isfinite(hit["ex"].bv).any():
+        if "breakdown" not in hit:
+            ex = with_breakdown(hit["ex"])
+            hit["breakdown"] = {"ex": ex, "red": reduce(circuit, ex), "mna": None}
+        return hit["breakdown"]
     return hit
 
 
-def mna_of(circuit) -> Mna:
-    hit = prepared(circuit)
+def mna_of(circuit, breakdown: bool = False) -> Mna:
+    hit = prepared(circuit, breakdown)
     if hit["mna"] is None:
         hit["mna"] = build_mna(circuit, hit["ex"])
     return hit["mna"]
+
+
+def with_breakdown(ex: Expanded) -> Expanded:
+    """``ex`` plus, for each diode ``k`` with a finite ``bv``, a reversed ideal diode across the
+    same junction (cathode to anode') with threshold ``bv[k]``: an ideal Zener keeps
+    ``-bv <= v_d <= vth`` and conducts backwards at ``-bv``.  ``ex.paired`` (int64[z]) lists
+    the diodes so paired; :func:`fold_breakdown` turns the currents back into one per diode."""
+    z = np.flatnonzero(np.isfinite(ex.bv))
+    out = Expanded(ex.n_nodes, ex.n_ext, ex.res_nodes, ex.g,
+                   np.ascontiguousarray(np.concatenate([ex.dnodes, ex.dnodes[z, ::-1]])),
+                   np.concatenate([ex.jp, ex.jp[z]]), np.concatenate([ex.vth, ex.bv[z]]),
+                   ex.gscale, np.concatenate([ex.bv, np.full(z.size, np.inf)]),
+                   np.concatenate([ex.dscale, ex.dscale[z]]))
+    out.paired = z
+    return out
+
+
+def fold_breakdown(ex: Expanded, lam: np.ndarray) -> np.ndarray:
+    """Diode currents [B, d] (anode to cathode) from the currents [B, d + z] of the
+    :func:`with_breakdown` view (the reversed diodes' currents flow cathode to anode)."""
+    z = getattr(ex, "paired", None)
+    if z is None:
+        return lam
+    d = ex.dnodes.shape[0] - z.size
+    out = np.array(lam[:, :d])
+    out[:, z] -= lam[:, d:]
+    return out
 
 
 # ------------------------------------------------------------------ expansion
@@ -143,19 +179,48 @@ def expand(circuit) -> Expanded:
     res_nodes = np.concatenate([circuit.resistor_nodes.reshape(-1, 2), rs_edges]).astype(np.int64)
     g = np.concatenate([circuit.conductance, 1.0 / rs[has_rs]]) if d else circuit.conductance.copy()
     n_ext = n + has_rs.size
-    vte = circuit.diode_n * VT
-    isat = circuit.diode_is
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vcrit = vte * np.log(vte / (np.sqrt(2.0) * isat))
-    vcrit = np.where(np.isfinite(vcrit), vcrit, 1.0)
     deg = np.zeros(n_ext)
     np.add.at(deg, res_nodes[:, 0], g)
     np.add.at(deg, res_nodes[:, 1], g)
     gscale = float(deg[1:].max()) if n_ext > 1 and deg[1:].size else 1.0
     if not gscale > 0:
         gscale = 1.0
-    return Expanded(n, n_ext, res_nodes, g, dn.astype(np.int64), isat.copy(), vte, vcrit,
-                    circuit.diode_vth.copy(), gscale)
+    # a diode's current passes through the conductances at each terminal (ground excluded)
+    dg = np.where(np.arange(n_ext) == 0, np.inf, deg)
+    with np.errstate(invalid="ignore"):
+        dscale = np.minimum(dg[dn[:, 0]], dg[dn[:, 1]]) if d else np.zeros(0)
+    dscale = np.where(np.isfinite(dscale) & (dscale > 0), dscale, gscale)
+    return Expanded(n, n_ext, res_nodes, g, dn.astype(np.int64), junction_params(circuit),
+                    circuit.diode_vth.copy(), gscale, circuit.diode_bv.copy(), dscale)
+
+
+def junction_params(circuit) -> np.ndarray:
+    """float64[d, 5]: each diode's Shockley parameters as ngspice 39 computes them at 27 C
+    (columns of :mod:`circuitlearn.solve.shockley.kernels_junction`): ``IS`` and ``N Vt``;
+    ``vcrit = N Vt ln(N Vt / (sqrt 2 IS))``; the breakdown voltage ``tBrkdwnV`` (``inf``
+    without ``BV``), which ``diotemp.c`` moves from ``BV`` so that the breakdown branch
+    carries ``IBV`` at ``-BV``: ``x = BV - NBV Vt ln(IBV / IS + 1 - x / Vt)``, iterated
+    here to convergence (ngspice stops at ``reltol * IBV``: within 1e-7 V at its default
+    ``reltol``, exact at the tight options of the validation runs); and ``NBV Vt``."""
+    vte = circuit.diode_n * VT
+    isat = circuit.diode_is
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vcrit = vte * np.log(vte / (np.sqrt(2.0) * isat))
+    vcrit = np.where(np.isfinite(vcrit), vcrit, 1.0)
+    bv, ibv, vtb = circuit.diode_bv, circuit.diode_ibv, circuit.diode_nbv * VT
+    x = bv.copy()
+    knee = np.isfinite(bv) & ~(ibv < isat * bv / VT)     # else ngspice raises IBV, keeps BV
+    if knee.any():
+        b, c, s, t = bv[knee], ibv[knee], isat[knee], vtb[knee]
+        xk = b - t * np.log1p(c / s)
+        for _ in range(50):
+            new = b - t * np.log(c / s + 1.0 - xk / VT)
+            done = np.all(np.abs(new - xk) <= 1e-15 * np.maximum(np.abs(new), 1.0))
+            xk = new
+            if done:
+                break
+        x[knee] = xk
+    return np.ascontiguousarray(np.stack([isat, vte, vcrit, x, vtb], axis=1).reshape(-1, 5))
 
 
 def densify(A: sp.csr_matrix):
@@ -297,7 +362,7 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     # colouring over resistors and free-free diodes
     G = (adj + sp.csr_matrix((np.ones(2 * both.size), (nodes, nbr)), shape=(nf, nf))).tocsr()
     G.sort_indices()
-    colour = kernels.greedy_colouring(G.indptr.astype(np.int64), G.indices.astype(np.int64), nf)
+    colour = greedy_colouring(G.indptr.astype(np.int64), G.indices.astype(np.int64), nf)
     order_nodes = np.argsort(colour, kind="stable").astype(np.int64)
     n_colours = int(colour.max()) + 1 if nf else 0
 
@@ -456,6 +521,17 @@ def carry_structure(old, new) -> bool:
     if adj.nnz != red.adj.nnz or nf != Lff.shape[0]:
         return False          # a conductance became 0: the colouring may no longer hold
     _CACHE[new] = {"ex": ex, "red": new_red, "mna": None, "maps": maps}
-    from circuitlearn.solve import kernels_sparse
-    kernels_sparse.carry_plans(red, new_red)
+    from circuitlearn.solve.linalg.ldl import carry_plans
+    carry_plans(red, new_red)
     return True
+
+
+def extend_x0(circuit, ex, x0):
+    """x0 ``[B, n_nodes]`` -> ``[n_ext, B]`` (internal diode nodes copy their anode)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    vext = np.zeros((ex.n_ext, x0.shape[0]))
+    vext[:circuit.n_nodes] = x0.T
+    if ex.n_ext > circuit.n_nodes:
+        rs = np.flatnonzero(circuit.diode_rs > 0)
+        vext[circuit.n_nodes:] = x0.T[circuit.diode_nodes[rs, 0]]
+    return vext

@@ -2,7 +2,7 @@
 
 Each node's Kirchhoff residual is judged against the currents that meet at that
 node, never against a circuit- or batch-wide scale.  Used by the dense path
-(:mod:`circuitlearn.solve.dense`); per-sample ratios (:func:`kcl_ratios`) are
+(:mod:`circuitlearn.solve.linalg.dense`); per-sample ratios (:func:`kcl_ratios`) are
 what the general solvers' results are to be judged by as well."""
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from numba import njit
 
 @njit(cache=True)
 def kcl_ratio(VT, ra, rb, g, injT, inj_node, check, rtol, ftol):
-    """The largest of :func:`kcl_ratios` over the batch."""
+    """The largest of :func:`kcl_ratios` over the batch (injections without own floor)."""
     out = np.empty(VT.shape[1])
-    kcl_ratios(VT, ra, rb, g, injT, inj_node, check, rtol, ftol, out)
+    kcl_ratios(VT, ra, rb, g, injT, np.zeros_like(injT), inj_node, check, rtol, ftol, out)
     return out.max() if out.size else 0.0
 
 
 @njit(cache=True)
-def kcl_ratios(VT, ra, rb, g, injT, inj_node, check, rtol, ftol, out):
+def kcl_ratios(VT, ra, rb, g, injT, floorT, inj_node, check, rtol, ftol, out):
     """The worst per-node KCL residual of the voltages ``VT`` [n_nodes, B] (node-major: the
     batch is the inner, contiguous loop) relative to what that node can be asked:
     ``|sum i| / (rtol * sum |i| + ftol * sum g (|v_a| + |v_b|))`` over the nodes with
@@ -27,7 +27,9 @@ def kcl_ratios(VT, ra, rb, g, injT, inj_node, check, rtol, ftol, out):
     there, never by a batch- or circuit-wide scale.
 
     ``ra, rb, g``: resistors (node indices); ``injT[q, B]``: currents injected into
-    node ``inj_node[q]``.  ``out[B]``: the worst ratio of each sample."""
+    node ``inj_node[q]``, ``floorT[q, B]`` what float64 leaves uncertain in each (added to
+    the node's tolerance: a controlled source's current is a difference of voltages).
+    ``out[B]``: the worst ratio of each sample."""
     n, B = VT.shape
     net = np.zeros((n, B))
     tol = np.zeros((n, B))
@@ -46,7 +48,7 @@ def kcl_ratios(VT, ra, rb, g, injT, inj_node, check, rtol, ftol, out):
         for b in range(B):
             j = injT[q, b]
             net[m, b] -= j
-            tol[m, b] += (rtol + ftol) * abs(j)
+            tol[m, b] += (rtol + ftol) * abs(j) + floorT[q, b]
     for b in range(B):
         out[b] = 0.0
     for i in range(n):

@@ -1,10 +1,14 @@
 """Shockley-diode DC solver: ngspice's level-1 diode at 27 C, junction-limited Newton.
 
-Model (as ngspice 39's ``dioload.c`` computes it, breakdown not modelled):
+Model (as ngspice 39's ``dioload.c`` and ``diotemp.c`` compute it):
 ``Vt = k T / q`` with ngspice's constants at T = 300.15 K, ``vte = N Vt``,
 
-* ``vd >= -3 vte``:  ``i = IS (exp(vd / vte) - 1)``
-* ``vd <  -3 vte``:  ``i = -IS (1 + (3 vte / (e vd))^3)``
+* ``vd >= -3 vte``:        ``i = IS (exp(vd / vte) - 1)``
+* ``-BV' <= vd < -3 vte``: ``i = -IS (1 + (3 vte / (e vd))^3)``
+* ``vd < -BV'``:           ``i = -IS exp(-(BV' + vd) / (NBV Vt))`` (reverse breakdown, with
+  ``BV'`` the knee-matched breakdown voltage, see
+  :func:`circuitlearn.solve.assemble.junction_params`; junction voltages in breakdown are
+  limited on the mirrored voltage, as ngspice does)
 
 plus ``GMIN = 1e-12 S`` across every junction, ``IS`` and ``RS`` scaled by the
 instance area, ``RS`` as a resistor to an internal node.
@@ -17,29 +21,31 @@ exponentials cannot overflow.  A sample converges when an iteration without
 limiting moves no unknown by more than ``tol``; the KCL residual at free nodes
 is then certified.  Small reduced systems (``n_free <= DENSE_MAX``, e.g. a DRN
 whose ~1568 inputs are all fixed) use the batched dense numba kernel
-:func:`~circuitlearn.solve.kernels.newton_dense`; larger ones solve each Newton
+:func:`~circuitlearn.solve.shockley.kernels_newton.newton_dense`; larger ones solve each Newton
 system per sample with SuperLU up to ``DIRECT_MAX`` unknowns and with the
 numba Jacobi-preconditioned CG kernel above (the reduced Jacobian
 ``L_ff + C^T diag(g) C`` is SPD; circuits needing MNA -- E/G sources,
 floating V sources -- always use SuperLU).  With ``LDL_MAX_UPDATES > 0`` a
 reduced system up to ``DENSE_MAX`` unknowns whose fill-reducing symbolic
 factorisation is small enough uses the batched sparse LDL^T kernel
-:func:`~circuitlearn.solve.kernels_sparse.newton_ldl` instead (same Newton
-iteration, ``O(nnz(L))`` per step).  Reverse breakdown (``BV``) is not
-modelled, as circuitlearn documents for the ``.model`` card.
+:func:`~circuitlearn.solve.shockley.kernels_newton.newton_ldl` instead (same Newton
+iteration, ``O(nnz(L))`` per step).
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from circuitlearn.solve import kernels, kernels_sparse
-from circuitlearn.solve.assemble import GMIN, mna_of, prepared
-from circuitlearn.solve.ideal import DIRECT_MAX, _extend, _result, _thresholds
-from circuitlearn.solve.result import STATUS_MESSAGES
+from circuitlearn.solve.assemble import GMIN, extend_x0, mna_of, prepared
+from circuitlearn.solve.certificate import NODE_MESSAGE, mna_free, nodes_certified, thresholds
+from circuitlearn.solve.linalg import kernels_ldl
+from circuitlearn.solve.linalg.kernels_krylov import pcg
+from circuitlearn.solve.linalg.kkt import DIRECT_MAX
+from circuitlearn.solve.linalg.ldl import reduced_plan
+from circuitlearn.solve.result import CERTIFICATE, STATUS_MESSAGES, make_result, merge_samples
+from circuitlearn.solve.shockley import kernels_junction, kernels_newton
 
 #: Largest reduced system solved with the dense batched kernel.
 DENSE_MAX = 1500
@@ -48,61 +54,46 @@ DENSE_MAX = 1500
 #: nodes -- a DRN's hidden layer: only the output block is then factorised.
 SCHUR_MIN_FRACTION = 0.5
 #: Reduced systems up to DENSE_MAX unknowns use the batched sparse LDL^T
-#: (:mod:`~circuitlearn.solve.kernels_sparse`, method ``"newton-ldl"``) when its
+#: (:mod:`~circuitlearn.solve.linalg.ldl`, method ``"newton-ldl"``) when its
 #: fill-reducing symbolic factorisation needs at most this many rank-1 update entries
 #: and fewer than a dense LU (n^3 / 6); otherwise the Schur / dense kernels above.
 #: 0 disables it (the tests of the Schur/dense paths pin those paths this way).
 LDL_MAX_UPDATES = 2_000_000
 
 
-def junction_np(vd, isat, vte):
-    """Vectorised ngspice diode current and conductance (GMIN included)."""
-    fwd = vd >= -3.0 * vte
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        ev = np.exp(np.where(fwd, vd, 0.0) / vte)
-        a = 3.0 * vte / (np.where(fwd, -1.0, vd) * math.e)
-        a = a * a * a            # as the numba kernel; pow() of a negative base is slow
-        i = np.where(fwd, isat * (ev - 1.0), -isat * (1.0 + a))
-        g = np.where(fwd, isat * ev / vte, isat * 3.0 * a / np.where(fwd, -1.0, vd))
-    return i + GMIN * vd, g + GMIN
+def junction_np(vd, jp):
+    """ngspice diode current and conductance (GMIN included) for ``vd`` float64[d] or [d, B]
+    and the junction parameters ``jp`` [d, 5] (the kernel :func:`.kernels_junction.junction`)."""
+    vd = np.asarray(vd, dtype=np.float64)
+    if vd.size == 0:
+        return np.zeros_like(vd), np.zeros_like(vd)
+    V = np.ascontiguousarray(vd.reshape(vd.shape[0], -1))
+    I, G = np.empty_like(V), np.empty_like(V)
+    kernels_junction.junctions(V, jp, GMIN, I, G)
+    return I.reshape(vd.shape), G.reshape(vd.shape)
 
 
-def pnjlim_np(vnew, vold, vt, vcrit):
-    """Vectorised :func:`~circuitlearn.solve.kernels.pnjlim`; returns (v, any_limited)."""
-    big = (vnew > vcrit) & (np.abs(vnew - vold) > 2.0 * vt)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        arg = 1.0 + (vnew - vold) / vt
-        up = np.where(arg > 0, vold + vt * np.log(np.where(arg > 0, arg, 1.0)), vcrit)
-        low = vt * np.log(np.where(vnew > 0, vnew, 1.0) / vt)
-    out = np.where(big, np.where(vold > 0, up, low), vnew)
-    return out, bool(big.any())
-
-
-def newton_sparse(system, rhs, c0, isat, vte, vcrit, x, maxiter, tol):
+def newton_sparse(system, rhs, c0, jp, x, maxiter, tol):
     """Junction-limited Newton for one sample with SuperLU; returns (x, i_d, status, nit, msg)."""
     M, C = system.M, system.C
     vl = C @ x + c0
+    vd = np.empty_like(vl)
     for it in range(maxiter):
-        vd = C @ x + c0
-        lim = False
-        if it > 0:
-            vd, lim = pnjlim_np(vd, vl, vte, vcrit)
-        elif np.any(vd > vcrit):           # no previous iterate: start hot junctions at vcrit
-            vd, lim = np.minimum(vd, vcrit), True
-        vl = vd
-        i, g = junction_np(vd, isat, vte)
+        lim = kernels_junction.limit_junctions(C @ x + c0, vl, it == 0, jp, vd)
+        vl = vd.copy()
+        i, g = junction_np(vd, jp)
         ieq = i + g * (c0 - vd)
         J = (M + C.T @ sp.diags(g) @ C).tocsc()
         xn, err = _linear_solve(J, rhs - C.T @ ieq, x, system.symmetric)
         if xn is None:
-            return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, err
+            return x, junction_np(C @ x + c0, jp)[0], 2, it + 1, err
         if not np.all(np.isfinite(xn)):
-            return x, junction_np(C @ x + c0, isat, vte)[0], 2, it + 1, "non-finite Newton iterate"
+            return x, junction_np(C @ x + c0, jp)[0], 2, it + 1, "non-finite Newton iterate"
         dmax = float(np.max(np.abs(xn - x), initial=0.0))
         x = xn
         if dmax <= tol and not lim:
-            return x, junction_np(C @ x + c0, isat, vte)[0], 0, it + 1, "converged"
-    return x, junction_np(C @ x + c0, isat, vte)[0], 1, maxiter, STATUS_MESSAGES[1]
+            return x, junction_np(C @ x + c0, jp)[0], 0, it + 1, "converged"
+    return x, junction_np(C @ x + c0, jp)[0], 1, maxiter, STATUS_MESSAGES[1]
 
 
 def _linear_solve(J, r, x0, symmetric):
@@ -123,7 +114,7 @@ def _linear_solve(J, r, x0, symmetric):
     x = np.array(x0, dtype=np.float64)
     for rtol in (1e-13, 1e-6, 1e-6):     # a solve, then two cheap refinement steps
         dx = np.zeros_like(x)
-        info = kernels.pcg(ip, ix, J.data, minv, r - J @ x, dx, rtol, 50000)
+        info = pcg(ip, ix, J.data, minv, r - J @ x, dx, rtol, 50000)
         if info < 0 or not np.all(np.isfinite(dx)):
             return None, f"CG failed (iteration {abs(info)})"
         x = x + dx
@@ -131,13 +122,26 @@ def _linear_solve(J, r, x0, symmetric):
 
 
 def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
-    """Shockley-diode operating points of ``circuit`` for sources ``S`` (``float64[B, n_sources]``)."""
+    """Shockley-diode operating points of ``circuit`` for sources ``S`` (``float64[B, n_sources]``).
+
+    A sample whose certificate fails after a batched kernel is refined: Newton again from
+    its answer, each step solved directly (SuperLU), and judged again (``method`` then
+    ends in ``+refined``)."""
+    res = _solve(circuit, S, tol, maxiter, x0, batched=True)
+    bad = np.flatnonzero(res.sample_status == CERTIFICATE)
+    if bad.size and res.method in ("newton-ldl", "newton-schur", "newton-dense"):
+        again = _solve(circuit, S[bad], tol, maxiter, res.voltages[bad], batched=False)
+        res = merge_samples(res, bad, again, res.method + "+refined")
+    return res
+
+
+def _solve(circuit, S, tol, maxiter, x0, batched):
     hit = prepared(circuit)
     ex, red = hit["ex"], hit["red"]
     B = S.shape[0]
     d = ex.dnodes.shape[0]
     maxiter = 200 if maxiter is None else int(maxiter)
-    start = _extend(circuit, ex, x0) if x0 is not None else np.zeros((ex.n_ext, B))
+    start = extend_x0(circuit, ex, x0) if x0 is not None else np.zeros((ex.n_ext, B))
     status = np.zeros(B, np.int64)
     nit = np.zeros(B, np.int64)
     messages = {}
@@ -145,23 +149,23 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         nv = len(circuit.vsource_names)
         nf, nx = red.free.size, red.fixed.size
         P = red.P
-        vfx = kernels_sparse.csr_times_rows_t(P.indptr, P.indices, P.data, S, np.empty((nx, B)))
+        vfx = kernels_ldl.csr_times_rows_t(P.indptr, P.indices, P.data, S, np.empty((nx, B)))
         bT = np.asarray(red.Bmat @ S.T).reshape(nf, B)
         c0 = np.ascontiguousarray(np.asarray(red.Cx @ vfx).reshape(d, B).T)   # [B, d]
         rhs = np.ascontiguousarray(bT.T)
         x = np.ascontiguousarray(start[red.free].T)                           # [B, nf]
         system = red.system
         lam = np.zeros((B, d))
-        ldl = (kernels_sparse.reduced_plan(red, min(LDL_MAX_UPDATES, nf ** 3 // 6))
-               if 0 < nf <= DENSE_MAX and LDL_MAX_UPDATES > 0 else None)
+        ldl = (reduced_plan(red, min(LDL_MAX_UPDATES, nf ** 3 // 6))
+               if batched and 0 < nf <= DENSE_MAX and LDL_MAX_UPDATES > 0 else None)
         if ldl is not None:
-            kernels_sparse.newton_ldl(
+            kernels_newton.newton_ldl(
                 ldl["colptr"], ldl["rowidx"], ldl["uptr"], ldl["ua"], ldl["ub"], ldl["udst"],
                 ldl["perm"], ldl["mvals"], ldl["ia"], ldl["ic"], ldl["paa"], ldl["pcc"],
-                ldl["pac"], rhs, c0, ex.isat, ex.vte, ex.vcrit, GMIN, x, maxiter, tol, status,
+                ldl["pac"], rhs, c0, ex.jp, GMIN, x, maxiter, tol, status,
                 nit, lam)
             method = "newton-ldl"
-        elif nf <= DENSE_MAX:
+        elif batched and nf <= DENSE_MAX:
             Md = red.Lff.toarray()
             counts = np.bincount(red.colour, minlength=1) if nf else np.zeros(1, np.int64)
             big = int(np.argmax(counts))
@@ -169,20 +173,20 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
                 # eliminate the largest colour class (independent: diagonal Jacobian block)
                 elim = np.flatnonzero(red.colour == big).astype(np.int64)
                 keep = np.flatnonzero(red.colour != big).astype(np.int64)
-                kernels.newton_schur(np.ascontiguousarray(Md[np.ix_(keep, keep)]),
+                kernels_newton.newton_schur(np.ascontiguousarray(Md[np.ix_(keep, keep)]),
                                      np.ascontiguousarray(Md[np.ix_(keep, elim)]),
                                      np.ascontiguousarray(Md[elim, elim]), keep, elim, rhs,
-                                     red.fa, red.fc, c0, ex.isat, ex.vte, ex.vcrit, GMIN,
+                                     red.fa, red.fc, c0, ex.jp, GMIN,
                                      x, maxiter, tol, status, nit, lam)
                 method = "newton-schur"
             else:
-                kernels.newton_dense(Md, rhs, red.fa, red.fc, c0, ex.isat, ex.vte, ex.vcrit,
+                kernels_newton.newton_dense(Md, rhs, red.fa, red.fc, c0, ex.jp,
                                      GMIN, x, maxiter, tol, status, nit, lam)
                 method = "newton-dense"
         else:
             for b in range(B):
                 x[b], lam[b], status[b], nit[b], msg = newton_sparse(
-                    system, rhs[b], c0[b], ex.isat, ex.vte, ex.vcrit, x[b], maxiter, tol)
+                    system, rhs[b], c0[b], ex.jp, x[b], maxiter, tol)
                 if status[b]:
                     messages.setdefault(int(status[b]), msg)
             method = "newton-sparse"
@@ -198,10 +202,10 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
         # temporaries are costly) with the same sums as the scipy products
         demand = np.ascontiguousarray(red.Lxf @ vext[red.free])
         Lxx, Qx, Ax, T = red.Lxx, red.Qx, red.Ax, red.Tsrc
-        kernels_sparse.csr_acc_cols(Lxx.indptr, Lxx.indices, Lxx.data, vfx, 1.0, demand)
-        kernels_sparse.csr_acc_cols(Qx.indptr, Qx.indices, Qx.data, S[:, nv:].T, -1.0, demand)
-        kernels_sparse.csr_acc_cols(Ax.indptr, Ax.indices, Ax.data, lam.T, 1.0, demand)
-        isrc = (kernels_sparse.csr_times_cols_t(T.indptr, T.indices, T.data, demand, np.empty((B, nv)))
+        kernels_ldl.csr_acc_cols(Lxx.indptr, Lxx.indices, Lxx.data, vfx, 1.0, demand)
+        kernels_ldl.csr_acc_cols(Qx.indptr, Qx.indices, Qx.data, S[:, nv:].T, -1.0, demand)
+        kernels_ldl.csr_acc_cols(Ax.indptr, Ax.indices, Ax.data, lam.T, 1.0, demand)
+        isrc = (kernels_ldl.csr_times_cols_t(T.indptr, T.indices, T.data, demand, np.empty((B, nv)))
                 if nv else np.zeros((B, 0)))
     else:
         mna = mna_of(circuit)
@@ -218,7 +222,7 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
             xs = np.zeros(n)
             xs[:nn] = start[1:, b]
             xs, lam[b], status[b], nit[b], msg = newton_sparse(
-                system, rhs_all[:, b], c0, ex.isat, ex.vte, ex.vcrit, xs, maxiter, tol)
+                system, rhs_all[:, b], c0, ex.jp, xs, maxiter, tol)
             if status[b]:
                 messages.setdefault(int(status[b]), msg)
             if not np.all(np.isfinite(xs)):
@@ -232,23 +236,24 @@ def solve_shockley(circuit, S, *, tol=1e-10, maxiter=None, x0=None):
     vmax = max(float(vext.max(initial=0.0)), -float(vext.min(initial=0.0)))    # no |vext| copy
     # the diode conductance at the solution can exceed the resistors' by far
     gs = max(ex.gscale, float(np.max(_diode_g(vext, ex), initial=0.0)))
-    ktol, _ = _thresholds(tol, gs, vmax)
+    ktol, _ = thresholds(tol, gs, vmax)
     fail = (status == 0) & ~(kcl <= ktol)
-    status[fail] = 1
+    status[fail] = CERTIFICATE
     if fail.any():
-        messages.setdefault(1, "Newton step converged but the KCL residual is above tolerance")
-    if red.ok:          # and node by node, against the currents meeting at each node
-        from circuitlearn.solve.certificate import NODE_MESSAGE, nodes_certified
-        weak = (status == 0) & ~nodes_certified(circuit, ex, red.free, vext, lam, S)
-        status[weak] = 1
-        if weak.any():
-            messages.setdefault(1, NODE_MESSAGE)
+        messages.setdefault(CERTIFICATE, "Newton step converged but the KCL residual is above "
+                                         "tolerance")
+    # and node by node, against the currents meeting at each node
+    free = red.free if red.ok else mna_free(circuit, ex)
+    weak = (status == 0) & ~nodes_certified(circuit, ex, free, vext, lam, S)
+    status[weak] = CERTIFICATE
+    if weak.any():
+        messages.setdefault(CERTIFICATE, NODE_MESSAGE)
     viol = np.zeros(B)
-    return _result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method)
+    return make_result(circuit, vext, isrc, lam, status, nit, kcl, viol, messages, method)
 
 
 def _diode_g(vext, ex):
     if ex.dnodes.shape[0] == 0:
         return np.zeros(1)
     vd = vext[ex.dnodes[:, 0]] - vext[ex.dnodes[:, 1]]
-    return junction_np(vd, ex.isat[:, None], ex.vte[:, None])[1]
+    return junction_np(vd, ex.jp)[1]

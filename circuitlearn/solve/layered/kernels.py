@@ -1,6 +1,6 @@
 """Numba kernels for layered (DRN) networks: arrays and scalars only.
 
-Layout shared by every kernel (see :mod:`circuitlearn.solve.layered`):
+Layout shared by every kernel (see :mod:`circuitlearn.solve.layered.network`):
 
 * ``v``      float64[B, N]  node voltages of all layers side by side, layer 0
   (the inputs, fixed) first; layer ``l`` occupies columns ``offs[l]:offs[l+1]``.
@@ -115,60 +115,3 @@ def relax_layers(v, offs, w, woff, drive1, bias, denom, lo, hi, cur, beta, targe
         if tol > 0.0 and dmax <= tol:
             break
     return it, dmax
-
-
-@njit(cache=True)
-def add_clip_sums(w, dw, gmin, gmax, rowsum, colsum, need_rowsum):
-    """w <- clip(w + dw, gmin, gmax) for w, dw float64[n, m]; also writes the new
-    column sums colsum[m] and (if ``need_rowsum``) row sums rowsum[n] of w, in one pass."""
-    n, m = w.shape
-    for j in range(m):
-        colsum[j] = 0.0
-    for i in range(n):
-        for j in range(m):
-            x = min(max(w[i, j] + dw[i, j], gmin), gmax)
-            w[i, j] = x
-            colsum[j] += x
-        if need_rowsum:
-            s = 0.0
-            for j in range(m):
-                s += w[i, j]
-            rowsum[i] = s
-
-
-@njit(cache=True)
-def contrast_grad(a2, c2, a1, c1, same_pre, scale, out):
-    """out[i, j] = scale * sum_b [ ½(a2_bi - c2_bj)^2 - ½(a1_bi - c1_bj)^2 ].
-
-    a*: float64[B, n_pre], c*: float64[B, n_post], out: float64[n_pre, n_post].
-    ``same_pre``: a1 == a2 (input sources), one rank-B product instead of two."""
-    B, n_pre = a2.shape
-    n_post = c2.shape[1]
-    col = np.zeros(n_post)
-    for b in range(B):
-        for j in range(n_post):
-            col[j] += 0.5 * (c2[b, j] * c2[b, j] - c1[b, j] * c1[b, j])
-    d = np.empty((B, n_post))
-    for b in range(B):
-        for j in range(n_post):
-            d[b, j] = c1[b, j] - c2[b, j]
-    for i in range(n_pre):
-        row = 0.0
-        if not same_pre:
-            for b in range(B):
-                row += 0.5 * (a2[b, i] * a2[b, i] - a1[b, i] * a1[b, i])
-        for j in range(n_post):
-            out[i, j] = col[j] + row
-        if same_pre:
-            for b in range(B):
-                ab = a2[b, i]
-                for j in range(n_post):
-                    out[i, j] += ab * d[b, j]
-        else:
-            for b in range(B):
-                p2 = a2[b, i]
-                p1 = a1[b, i]
-                for j in range(n_post):
-                    out[i, j] += p1 * c1[b, j] - p2 * c2[b, j]
-        for j in range(n_post):
-            out[i, j] *= scale

@@ -379,5 +379,5 @@ def solve_ngspice(circuit, sources=None, *, diodes: str = "shockley", tol: float
         success=worst == 0, status=worst, message=msg, nit=-1,
         kcl_residual=kcl_residuals(sess.circuit, V, I, D, batch),
         diode_violation=np.zeros(V.shape[0]),
-        sample_success=status == 0, node_names=circuit.node_names,
+        sample_success=status == 0, node_names=circuit.node_names, sample_status=status,
         method=f"ngspice-shared ({time.perf_counter() - t0:.3g} s)")

@@ -7,7 +7,7 @@ to ground by other voltage sources (a source tree, as the reduced path of
 structure once (node codes, the source-tree map ``P``, the I-source map ``Q``)
 (taken from the reduction of :mod:`circuitlearn.solve.assemble`) and, per set
 of conductances, the dense blocks ``K`` and ``M`` -- numba
-kernels over arrays (:mod:`circuitlearn.solve.kernels_dense`).  A Cholesky
+kernels over arrays (:mod:`circuitlearn.solve.linalg.kernels_dense`).  A Cholesky
 factor is kept per operating mode, so the phases of a learning step that share
 a matrix (free, current injection) share one factorisation.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
-from circuitlearn.solve import kernels_dense as kd
+from circuitlearn.solve.linalg import kernels_dense as kd
 from circuitlearn.solve.certificate import NODE_FLOOR, NODE_RTOL
 from circuitlearn.solve.kernels_certificate import kcl_ratio
 

@@ -32,11 +32,11 @@ computes them once per batch.
 
 Instability: with ``beta < 0`` the energy is unbounded below in an output node
 whose total conductance ``sum_i g_ij + beta`` is not positive.  Such nodes are
-not updated and the result says so (``status`` 2, ``unstable`` count).
+not updated and the result says so (``status`` 5, ``unstable`` count).
 
 All voltages of a batch live in one array ``v`` of shape ``[batch, N]`` with
 the layers side by side (:attr:`LayeredNetwork.offsets`); :func:`layer_views`
-splits it.  Kernels are in :mod:`circuitlearn.solve.kernels_layered`.
+splits it.  Kernels are in :mod:`circuitlearn.solve.layered.kernels`.
 """
 from __future__ import annotations
 
@@ -44,15 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuitlearn.solve import kernels_layered as _k
+from circuitlearn.solve.layered import kernels as _k
+from circuitlearn.solve.result import MAXITER, NUMERICAL, STATUS_MESSAGES, UNSTABLE
 
-#: scipy-style status codes of :class:`RelaxResult`
-STATUS_MESSAGES = {
-    0: "converged",
-    1: "fixed sweep count done (tolerance not checked or not reached)",
-    2: "nudging conductance makes an output node unstable (sum g + beta <= 0); node not updated",
-    3: "non-finite voltages",
-}
+#: what status 1 means for a relaxation asked for a fixed number of sweeps (``tol == 0``)
+FIXED_SWEEPS = "fixed sweep count done (tolerance not checked)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,8 +228,12 @@ class RelaxResult:
     """Outcome of :func:`relax` (the state itself is updated in place).
 
     nit: sweeps done; delta: max |change| in the last sweep; status/message as
-    :data:`STATUS_MESSAGES`; success: status 0 (or 1 when a fixed sweep count
-    was asked for); unstable: number of (sample, output) pairs left unstable.
+    :data:`circuitlearn.solve.result.STATUS_MESSAGES` (the table every solver shares):
+    0 converged, 1 sweeps done before ``tol`` (or a fixed sweep count), 2 non-finite
+    voltages, 5 unstable nudging; success: status 0 (or 1 when a fixed sweep count
+    was asked for); unstable: number of (sample, output) pairs left unstable;
+    sample_status: int64[B], the same codes per sample (the sweep count is shared,
+    so codes 0/1 are the batch's).
     """
     nit: int
     delta: float
@@ -241,6 +241,7 @@ class RelaxResult:
     message: str
     success: bool
     unstable: int
+    sample_status: np.ndarray
 
 
 def relax(prep: Prepared, v: np.ndarray, max_sweeps: int = 4, tol: float = 0.0,
@@ -274,25 +275,29 @@ def relax(prep: Prepared, v: np.ndarray, max_sweeps: int = 4, tol: float = 0.0,
     beta_a = _per_output(beta, B, n_out)
     tgt = np.zeros((B, n_out)) if target is None else _per_output(target, B, n_out)
     unstable = 0
+    bad_b = np.zeros(B, bool)
     if np.any(beta_a < 0):
         d_out = prep.denom[net.offsets[-2]:] + beta_a
         unstable = int(np.count_nonzero(d_out <= 0))
+        bad_b = np.any(d_out <= 0, axis=1)
     if _use_blas(net, B):
         nit, delta = _relax_blas(prep, v, int(max_sweeps), float(tol), cur, beta_a, tgt)
     else:
         nit, delta = _k.relax_layers(v, net.offsets, params.w_flat, net.weight_offsets,
                                      prep.drive1, params.b_flat, prep.denom, net.lo, net.hi,
                                      cur, beta_a, tgt, int(max_sweeps), float(tol))
-    if not np.isfinite(delta) or not np.all(np.isfinite(v[:, net.offsets[1]:])):
-        status = 3
+    finite = np.all(np.isfinite(v[:, net.offsets[1]:]), axis=1)
+    base = 0 if (tol > 0 and delta <= tol) else MAXITER
+    per = np.where(~finite, NUMERICAL, np.where(bad_b, UNSTABLE, base)).astype(np.int64)
+    if not np.isfinite(delta) or not finite.all():
+        status = NUMERICAL
     elif unstable:
-        status = 2
-    elif tol > 0 and delta <= tol:
-        status = 0
+        status = UNSTABLE
     else:
-        status = 1
-    success = status == 0 or (status == 1 and tol <= 0)
-    return RelaxResult(int(nit), float(delta), status, STATUS_MESSAGES[status], success, unstable)
+        status = base
+    success = status == 0 or (status == MAXITER and tol <= 0)
+    msg = FIXED_SWEEPS if (status == MAXITER and tol <= 0) else STATUS_MESSAGES[status]
+    return RelaxResult(int(nit), float(delta), status, msg, success, unstable, per)
 
 
 #: Above this many multiply-adds per sweep between free layers, the layer

@@ -1,4 +1,4 @@
-"""Batched sparse LDL^T (kernels_sparse): dense-solve agreement and the Shockley Newton path."""
+"""Batched sparse LDL^T (linalg.ldl, linalg.kernels_ldl): dense-solve agreement and the Shockley Newton path."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,9 @@ import scipy.sparse as sp
 
 from circuitlearn.compile.builders import drn_netlist, drn_source_vector, random_resistor_diode_graph
 from circuitlearn.compile.circuit import compile_netlist
-from circuitlearn.solve import kernels_sparse as ks
+from circuitlearn.solve.linalg import kernels_ldl as kl
+from circuitlearn.solve.linalg import ldl
+from circuitlearn.solve.shockley import kernels_newton as kn
 from circuitlearn.solve import solve
 
 
@@ -63,12 +65,12 @@ def _spd_batch(rng, n, rows, cols, B):
 def test_batched_ldl_solve_matches_dense_solves(pattern, B):
     rng = np.random.default_rng(hash(pattern.__name__) % 2**32 + B)
     n, rows, cols = pattern(rng)
-    plan = ks.ldl_plan(n, rows, cols)
+    plan = ldl.ldl_plan(n, rows, cols)
     mats = _spd_batch(rng, n, rows, cols, B)
     vals = np.stack([plan.values_of(m) for m in mats])
     rhs = rng.normal(size=(B, n))
     out = np.full((B, n), np.nan)
-    ok = ks.ldl_solve_batch(plan.colptr, plan.rowidx, plan.uptr, plan.ua, plan.ub, plan.udst,
+    ok = kl.ldl_solve_batch(plan.colptr, plan.rowidx, plan.uptr, plan.ua, plan.ub, plan.udst,
                             plan.perm, vals, rhs, out)
     assert ok.all()
     for b in range(B):
@@ -84,7 +86,7 @@ def test_batched_ldl_solve_matches_dense_solves(pattern, B):
 def test_plan_is_a_permutation_with_a_closed_fill_pattern():
     rng = np.random.default_rng(3)
     n, rows, cols = _random_graph(rng)
-    plan = ks.ldl_plan(n, rows, cols)
+    plan = ldl.ldl_plan(n, rows, cols)
     assert np.array_equal(np.sort(plan.perm), np.arange(n))
     # every column starts with its diagonal, off-diagonal rows below it and sorted
     for j in range(n):
@@ -103,7 +105,7 @@ def test_plan_is_a_permutation_with_a_closed_fill_pattern():
 def test_minimum_degree_eliminates_a_drn_hidden_layer_first():
     rng = np.random.default_rng(4)
     n, rows, cols = _bipartite(rng, h=100, o=10)
-    plan = ks.ldl_plan(n, rows, cols)
+    plan = ldl.ldl_plan(n, rows, cols)
     assert set(plan.perm[:100].tolist()) == set(range(100))
     # hidden columns hold only output rows: nnz(L) <= n + edges + dense 10x10 block
     assert plan.nnz <= n + rows.size + 45
@@ -112,18 +114,18 @@ def test_minimum_degree_eliminates_a_drn_hidden_layer_first():
 def test_plan_gives_up_when_the_fill_is_too_large():
     rng = np.random.default_rng(5)
     n, rows, cols = _complete(rng, 40)
-    assert ks.ldl_plan(n, rows, cols, max_updates=1000) is None
-    assert ks.ldl_plan(n, rows, cols, max_updates=40 ** 3) is not None
+    assert ldl.ldl_plan(n, rows, cols, max_updates=1000) is None
+    assert ldl.ldl_plan(n, rows, cols, max_updates=40 ** 3) is not None
 
 
 def test_non_positive_pivot_is_reported():
     n, rows, cols = 3, np.array([0, 1]), np.array([1, 2])
-    plan = ks.ldl_plan(n, rows, cols)
+    plan = ldl.ldl_plan(n, rows, cols)
     A = np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, -1.0], [0.0, -1.0, 2.0]])   # singular leading 2x2
     good = np.eye(3) * 2.0
     vals = np.stack([plan.values_of(A), plan.values_of(good)])
     out = np.empty((2, 3))
-    ok = ks.ldl_solve_batch(plan.colptr, plan.rowidx, plan.uptr, plan.ua, plan.ub, plan.udst,
+    ok = kl.ldl_solve_batch(plan.colptr, plan.rowidx, plan.uptr, plan.ua, plan.ub, plan.udst,
                             plan.perm, vals, np.ones((2, 3)), out)
     assert not ok[0] and ok[1]
     assert np.allclose(out[1], 0.5)
@@ -131,7 +133,7 @@ def test_non_positive_pivot_is_reported():
 
 # ------------------------------------------------------------- Shockley Newton
 def _both_paths(monkeypatch, c, S, **kw):
-    import circuitlearn.solve.shockley as shockley
+    import circuitlearn.solve.shockley.solver as shockley
     monkeypatch.setattr(shockley, "LDL_MAX_UPDATES", 2_000_000)
     new = solve(c, S, diodes="shockley", **kw)
     monkeypatch.setattr(shockley, "LDL_MAX_UPDATES", 0)
@@ -176,8 +178,8 @@ def test_shockley_ldl_matches_dense_newton_on_a_random_graph(monkeypatch, seed):
 def test_shockley_ldl_keeps_maxiter_and_warm_start_semantics(monkeypatch):
     c = compile_netlist(random_resistor_diode_graph(120, seed=3))
     rng = np.random.default_rng(1)
-    # more samples than lanes (ks.CHUNK): lanes are refilled as samples stop at maxiter
-    S = c.default_sources() * rng.uniform(0.2, 3.0, (ks.CHUNK * 2 + 7, c.n_sources))
+    # more samples than lanes (kl.CHUNK): lanes are refilled as samples stop at maxiter
+    S = c.default_sources() * rng.uniform(0.2, 3.0, (kl.CHUNK * 2 + 7, c.n_sources))
     new, old = _both_paths(monkeypatch, c, S, maxiter=3)
     assert new.status == old.status == 1 and new.nit == old.nit == 3
     assert np.array_equal(new.sample_success, old.sample_success)
@@ -203,20 +205,19 @@ def test_csr_times_rows_t_equals_scipy_bitwise():
     rng = np.random.default_rng(8)
     A = sp.random(300, 200, density=0.02, random_state=9, format="csr")
     S = rng.normal(size=(17, 230))
-    out = ks.csr_times_rows_t(A.indptr, A.indices, A.data, S, np.empty((300, 17)))
+    out = kl.csr_times_rows_t(A.indptr, A.indices, A.data, S, np.empty((300, 17)))
     assert np.array_equal(out, A @ S[:, :200].T)
 
 
 @pytest.mark.parametrize("maxiter", [2, 5, 200])
 def test_newton_ldl_kernel_matches_newton_dense_per_sample(maxiter):
     """Per-sample status, iteration counts, voltages and currents of the two kernels."""
-    from circuitlearn.solve import kernels
     from circuitlearn.solve.assemble import GMIN, prepared
     c = compile_netlist(random_resistor_diode_graph(150, seed=7, thresholds=True))
     hit = prepared(c)
     ex, red = hit["ex"], hit["red"]
     rng = np.random.default_rng(2)
-    B = 2 * ks.CHUNK + 5
+    B = 2 * kl.CHUNK + 5
     S = c.default_sources() * rng.uniform(0.1, 4.0, (B, c.n_sources))
     nv = len(c.vsource_names)
     vfx = np.asarray(red.P @ S[:, :nv].T)
@@ -229,13 +230,13 @@ def test_newton_ldl_kernel_matches_newton_dense_per_sample(maxiter):
         x = x0.copy()
         st, nit, cur = np.zeros(B, np.int64), np.zeros(B, np.int64), np.zeros((B, d))
         if name == "ldl":
-            L = ks.reduced_plan(red, 10 ** 7)
-            ks.newton_ldl(L["colptr"], L["rowidx"], L["uptr"], L["ua"], L["ub"], L["udst"],
+            L = ldl.reduced_plan(red, 10 ** 7)
+            kn.newton_ldl(L["colptr"], L["rowidx"], L["uptr"], L["ua"], L["ub"], L["udst"],
                           L["perm"], L["mvals"], L["ia"], L["ic"], L["paa"], L["pcc"], L["pac"],
-                          rhs, c0, ex.isat, ex.vte, ex.vcrit, GMIN, x, maxiter, 1e-10, st, nit, cur)
+                          rhs, c0, ex.jp, GMIN, x, maxiter, 1e-10, st, nit, cur)
         else:
-            kernels.newton_dense(red.Lff.toarray(), rhs, red.fa, red.fc, c0, ex.isat, ex.vte,
-                                 ex.vcrit, GMIN, x, maxiter, 1e-10, st, nit, cur)
+            kn.newton_dense(red.Lff.toarray(), rhs, red.fa, red.fc, c0, ex.jp,
+                            GMIN, x, maxiter, 1e-10, st, nit, cur)
         out[name] = x, st, nit, cur
     (x1, s1, n1, i1), (x2, s2, n2, i2) = out["ldl"], out["dense"]
     assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
@@ -252,10 +253,10 @@ def test_in_place_products_equal_scipy_bitwise():
     X = rng.normal(size=(200, 17))
     base = rng.normal(size=(300, 17))
     out = base.copy()
-    ks.csr_acc_cols(A.indptr, A.indices, A.data, S[:, 30:].T, -1.0, out)  # transposed view
+    kl.csr_acc_cols(A.indptr, A.indices, A.data, S[:, 30:].T, -1.0, out)  # transposed view
     assert np.array_equal(out, base - A @ S[:, 30:].T)
     out = base.copy()
-    ks.csr_acc_cols(A.indptr, A.indices, A.data, X, 1.0, out)
+    kl.csr_acc_cols(A.indptr, A.indices, A.data, X, 1.0, out)
     assert np.array_equal(out, base + A @ X)
-    T = ks.csr_times_cols_t(A.indptr, A.indices, A.data, X, np.empty((17, 300)))
+    T = kl.csr_times_cols_t(A.indptr, A.indices, A.data, X, np.empty((17, 300)))
     assert T.flags["C_CONTIGUOUS"] and np.array_equal(T, (A @ X).T)

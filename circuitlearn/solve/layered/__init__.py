@@ -1,0 +1,1 @@
+"""Layered (DRN) networks: exact block coordinate descent (:mod:`.network`) and its kernels."""
