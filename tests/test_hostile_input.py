@@ -479,3 +479,29 @@ def test_a_failed_shockley_certificate_is_refined(monkeypatch):
     # certified to 1e-6 of each node's currents: within ~1e-7 V here
     assert np.max(np.abs(res.voltages[ok] - exact.voltages[ok])) <= 1e-6
     assert list(res.sample_status[~ok]) == [4] * int(np.sum(~ok))
+
+
+def test_a_long_chain_of_voltage_sources_costs_linear_work():
+    """20,000 series sources (issue 12: 4,000 took 19 s and 1.6 GB, the source map being
+    n x depth): the source tree is applied by walking it, never as a matrix."""
+    from circuitlearn.compile import compile_netlist
+    from circuitlearn.netlist import parse_netlist
+    from circuitlearn.solve import solve
+    from circuitlearn.solve.assemble import prepared
+    n = 20_000
+    lines = (["chain"] + [f"V{k} n{k} {'0' if k == 0 else f'n{k - 1}'} 1m" for k in range(n)]
+             + [f"R{k} n{k} 0 1k" for k in range(0, n, 100)] + [".end"])
+    c = compile_netlist(parse_netlist("\n".join(lines)))
+    for diodes in ("ideal", "shockley"):
+        res = solve(c, diodes=diodes)
+        assert res.success
+        k = c.node_names.index("n19999")
+        assert res.voltages[0, k] == pytest.approx(20.0, rel=1e-12)
+        # v0 carries every resistor's current: sum over k of (k + 1) mV / 1k
+        want = -sum((k + 1) * 1e-3 / 1e3 for k in range(0, n, 100))
+        assert res.source_currents[0, 0] == pytest.approx(want, rel=1e-12)
+        # v19900 feeds only the last resistor (n19900 at 19.901 V), v19999 nothing
+        assert res.source_currents[0, 19900] == pytest.approx(-19.901e-3, rel=1e-12)
+        assert res.source_currents[0, -1] == 0.0
+    red = prepared(c)["red"]
+    assert red.tree.parent.size == n + 1 and getattr(red, "_P", None) is None

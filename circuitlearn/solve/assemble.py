@@ -8,10 +8,10 @@ that node to the cathode, as ngspice does.  Both diode models use it.
 
 *Reduced system* (:class:`Reduced`, when :attr:`Reduced.ok`).  Fixed nodes are
 ground plus every node joined to ground by a chain of voltage sources; their
-potentials are ``v_fixed = P @ v_sources`` per sample.  The rest are free
-nodes.  With ``L`` the resistor Laplacian, KCL at the free nodes reads
-``L_ff v_f + A i_d = b`` with ``b = Q_f i_src - L_fx P v_src``, i.e. for a
-whole batch ``b^T = Bmat @ sources^T`` (one sparse-times-dense product).
+potentials come from the source tree (:class:`SourceTree`, linear time however deep
+the chains) per sample.  The rest are free nodes.  With ``L`` the resistor
+Laplacian, KCL at the free nodes reads ``L_ff v_f + A i_d = b`` with
+``b = Q_f i_src - L_fx v_fixed`` (:meth:`Reduced.rhs`, one product per batch).
 ``A`` (``[n_free, d]``) has +1 at a diode's free anode and -1 at its free
 cathode.  Requires no E/G sources and no floating V source.
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from circuitlearn.solve.kernels_assemble import greedy_colouring
+from circuitlearn.solve.kernels_assemble import greedy_colouring, tree_currents, tree_voltages
 
 #: GMIN that ngspice puts across every junction (S).
 GMIN = 1e-12
@@ -73,20 +73,62 @@ class AffineSystem:
 
 
 @dataclass(eq=False)
+class SourceTree:
+    """The voltage sources as a tree from ground over the fixed nodes (rows in BFS order,
+    row 0 ground): row ``j`` hangs from row ``parent[j]`` by source ``src[j]``,
+    ``v_j = v_parent + sign[j] * value``; a source's current is ``tsign[j]`` times the
+    demand of the subtree below row ``j``.  Applied in linear time (no ``n x depth``
+    matrix): :meth:`voltages`, :meth:`currents`."""
+    parent: np.ndarray           # int64[n_fixed] (-1 for ground)
+    src: np.ndarray              # int64[n_fixed] (-1 for ground)
+    sign: np.ndarray             # float64[n_fixed]
+    tsign: np.ndarray            # float64[n_fixed]
+    nv: int
+
+    def voltages(self, S) -> np.ndarray:
+        """float64[n_fixed, B]: fixed-node voltages for sources ``S`` [B, >= nv]."""
+        S = np.ascontiguousarray(S, dtype=np.float64)
+        out = np.empty((self.parent.size, S.shape[0]))
+        tree_voltages(self.parent, self.src, self.sign, S, out)
+        return out
+
+    def currents(self, demand) -> np.ndarray:
+        """float64[B, nv]: source currents (SPICE sign) for the demand [n_fixed, B]."""
+        demand = np.ascontiguousarray(demand, dtype=np.float64)
+        out = np.zeros((demand.shape[1], self.nv))
+        tree_currents(self.parent, self.src, self.tsign, demand, out)
+        return out
+
+    def matrix(self) -> sp.csr_matrix:
+        """``P`` [n_fixed, nv] with ``v_fixed = P @ v_src`` (size n x depth: for small trees)."""
+        cols, vals = [np.zeros(0, np.int64)], [np.zeros(0)]
+        for j in range(1, self.parent.size):
+            p = self.parent[j]
+            cols.append(np.append(cols[p], self.src[j]))
+            vals.append(np.append(vals[p], self.sign[j]))
+        indptr = np.zeros(self.parent.size + 1, np.int64)
+        indptr[1:] = np.cumsum([c.size for c in cols])
+        P = sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr),
+                          shape=(self.parent.size, self.nv))
+        P.sort_indices()
+        return P
+
+
+@dataclass(eq=False)
 class Reduced:
     ok: bool
     why: str
     free: np.ndarray = None      # int64[n_free] expanded node index of each free node
     fixed: np.ndarray = None     # int64[n_fixed] (fixed[0] == 0, ground)
-    P: sp.csr_matrix = None      # [n_fixed, nv]: v_fixed = P @ v_src
-    Bmat: object = None          # [n_free, n_sources] (CSR or dense): b = Bmat @ sources
+    tree: SourceTree = None      # v_fixed from the V sources, source currents from demand
+    Lfx: object = None           # Laplacian block free x fixed (CSR or dense) [n_free, n_fixed]
+    Qf: sp.csr_matrix = None     # current injected by I sources at free nodes [n_free, ni]
     Lff: sp.csr_matrix = None
     adj: sp.csr_matrix = None    # off-diagonal conductances (positive) of Lff
     diag: np.ndarray = None
     Lxf: object = None           # Laplacian block fixed rows x free columns [n_fixed, n_free]
     Lxx: sp.csr_matrix = None    # Laplacian block fixed x fixed [n_fixed, n_fixed]
     Qx: sp.csr_matrix = None     # current injected by I sources at fixed nodes [n_fixed, ni]
-    Tsrc: sp.csr_matrix = None   # [nv, n_fixed]: source currents = Tsrc @ demand
     fa: np.ndarray = None        # int64[d] free position of the junction anode or -1
     fc: np.ndarray = None
     xa: np.ndarray = None        # int64[d] fixed position or -1
@@ -100,6 +142,30 @@ class Reduced:
     ff: tuple = None             # CSR of free-free diodes (ptr, nbr, sign, vth)
     one_diode_per_node: bool = True
     system: AffineSystem = None
+
+    def fixed_voltages(self, S) -> np.ndarray:
+        """float64[n_fixed, B] for sources ``S`` [B, n_sources]."""
+        return self.tree.voltages(S)
+
+    def rhs(self, S, vfx) -> np.ndarray:
+        """float64[n_free, B]: the free nodes' right-hand side ``-L_fx v_fixed + Q_f i_src``."""
+        nv = self.tree.nv
+        out = -np.asarray(self.Lfx @ vfx).reshape(self.free.size, vfx.shape[1])
+        if self.Qf.shape[1]:
+            out += np.asarray(self.Qf @ S[:, nv:].T)
+        return out
+
+    @property
+    def P(self) -> sp.csr_matrix:
+        """``v_fixed = P @ v_src`` as a matrix (built on first use; n x depth entries)."""
+        if getattr(self, "_P", None) is None:
+            self._P = self.tree.matrix()
+        return self._P
+
+    @property
+    def Bmat(self):
+        """``rhs = Bmat @ sources`` as a matrix (for small circuits; see :meth:`rhs`)."""
+        return sp.hstack([-(sp.csr_matrix(self.Lfx) @ self.P), self.Qf]).tocsr()
 
 
 @dataclass(eq=False)
@@ -285,32 +351,18 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     pos_x = -np.ones(n_ext, np.int64)
     pos_x[fixed] = np.arange(nx)
 
-    # P: v_fixed = P @ v_src, by walking the BFS order (parents first): a node's row is its
-    # parent's row plus its own source.  Rows are built as arrays, in CSR order directly
-    # (fixed = order, so row j is order[j]): linear in the size of P, no per-node dicts.
+    # the source tree: each fixed node hangs from its BFS parent by one source
     vn = circuit.vsource_nodes
-    cols = [np.zeros(0, np.int64)]
-    vals = [np.zeros(0)]
-    for node in order[1:]:
-        parent, k = seen[node]
-        sign = 1.0 if vn[k, 0] == node else -1.0   # v[n+] - v[n-] = value
-        pr = pos_x[parent]
-        cols.append(np.append(cols[pr], k))
-        vals.append(np.append(vals[pr], sign))
-    indptr = np.zeros(nx + 1, np.int64)
-    indptr[1:] = np.cumsum([c.size for c in cols])
-    pcols = np.concatenate(cols)
-    P = sp.csr_matrix((np.concatenate(vals), pcols, indptr), shape=(nx, nv))
-    P.sort_indices()
-    del cols, vals
-    # Source currents: subtree sums of the demand at fixed nodes.  A node lies in the
-    # subtree of every source on its path, i.e. Tsrc has P's pattern, transposed, with
-    # each source's own sign.
-    tsign = np.zeros(nv)
-    for k, c in child_of.items():
-        tsign[k] = -1.0 if vn[k, 0] == c else 1.0
-    pattern = sp.csr_matrix((np.ones(pcols.size), pcols, indptr), shape=(nx, nv))
-    Tsrc = (sp.diags(tsign) @ pattern.T).tocsr()
+    parent = -np.ones(nx, np.int64)
+    src = -np.ones(nx, np.int64)
+    sign = np.zeros(nx)
+    tsign = np.zeros(nx)
+    for j, node in enumerate(order[1:], start=1):
+        par, k = seen[node]
+        parent[j], src[j] = pos_x[par], k
+        sign[j] = 1.0 if vn[k, 0] == node else -1.0    # v[n+] - v[n-] = value
+        tsign[j] = -sign[j]
+    tree = SourceTree(parent, src, sign, tsign, nv)
 
     L = laplacian(ex.res_nodes, ex.g, n_ext)
     Lff = L[free][:, free].tocsr()
@@ -322,8 +374,7 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     Q = sp.csr_matrix((np.concatenate([np.ones(ni), -np.ones(ni)]),
                        (np.concatenate([inn[:, 1], inn[:, 0]]), np.tile(np.arange(ni), 2))),
                       shape=(n_ext, ni))
-    Bmat = densify(sp.hstack([-(Lfx @ P), Q[free]]).tocsr())
-    Qx = Q[fixed].tocsr()
+    Qf, Qx = Q[free].tocsr(), Q[fixed].tocsr()
 
     diag = Lff.diagonal().copy()
     adj = (-Lff).tocsr()
@@ -367,7 +418,7 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     n_colours = int(colour.max()) + 1 if nf else 0
 
     system = AffineSystem(Lff.tocsc(), A.T.tocsr(), np.arange(nf, dtype=np.int64))
-    return Reduced(True, "", free, fixed, P, Bmat, Lff, adj, diag, Lxf, Lxx, Qx, Tsrc,
+    return Reduced(True, "", free, fixed, tree, densify(Lfx), Qf, Lff, adj, diag, Lxf, Lxx, Qx,
                    fa, fc, xa, xc, Cx, A, Ax, order_nodes, colour, n_colours, ff, one_per_node,
                    system)
 
@@ -481,7 +532,7 @@ def carry_structure(old, new) -> bool:
     """Prepare circuit ``new`` -- ``old`` with other resistor conductances, same topology
     (:meth:`Circuit.with_conductance`) -- from ``old``'s cached structure: the source tree,
     colouring, diode incidences and the LDL^T symbolic plan are kept; only the Laplacian
-    blocks, ``Bmat`` and the plan's numeric values are recomputed (a 20-node reduction
+    blocks and the plan's numeric values are recomputed (a 20-node reduction
     costs ~3 ms, this ~0.2 ms).  Returns False (nothing done) when ``old`` has no reduced
     structure cached; ``new`` is then prepared from scratch on first use."""
     hit = _CACHE.get(old)
@@ -500,12 +551,6 @@ def carry_structure(old, new) -> bool:
         px[red.fixed] = np.arange(red.fixed.size)
         maps = hit["maps"] = {k: _block_map(ex.res_nodes, m, rp, cp) for k, rp, cp in
                               (("ff", pf, pf), ("fx", pf, px), ("xf", px, pf), ("xx", px, px))}
-        inn = new.isource_nodes
-        ni = inn.shape[0]
-        Q = sp.csr_matrix((np.concatenate([np.ones(ni), -np.ones(ni)]),
-                           (np.concatenate([inn[:, 1], inn[:, 0]]), np.tile(np.arange(ni), 2))),
-                          shape=(n_ext, ni))
-        maps["Qf"] = Q[red.free].tocsr()
     Lff = _block(maps["ff"], ex.g)
     Lfx = _block(maps["fx"], ex.g)
     nf = red.free.size
@@ -516,7 +561,7 @@ def carry_structure(old, new) -> bool:
     new_red = dataclasses.replace(
         red, Lff=Lff, adj=adj, diag=Lff.diagonal().copy(),
         Lxf=densify(_block(maps["xf"], ex.g)), Lxx=_block(maps["xx"], ex.g),
-        Bmat=densify(sp.hstack([-(Lfx @ red.P), maps["Qf"]]).tocsr()),
+        Lfx=densify(Lfx),
         system=AffineSystem(Lff.tocsc(), red.system.C, red.system.kcl_rows))
     if adj.nnz != red.adj.nnz or nf != Lff.shape[0]:
         return False          # a conductance became 0: the colouring may no longer hold

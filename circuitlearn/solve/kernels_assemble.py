@@ -29,3 +29,33 @@ def greedy_colouring(indptr, indices, n):
             c += 1
         colour[i] = c
     return colour
+
+
+@njit(cache=True)
+def tree_voltages(parent, src, sign, S, out):
+    """Voltages of the nodes fixed by the voltage-source tree: ``out[j] = out[parent[j]] +
+    sign[j] * S[:, src[j]]`` for rows in BFS order (row 0 is ground, parents first).
+
+    parent, src: int64[nx]; sign: float64[nx]; S: float64[B, >= nv]; out: float64[nx, B].
+    Linear in the tree's size, however deep (a chain of sources is no longer quadratic)."""
+    nx, B = out.shape
+    for b in range(B):
+        out[0, b] = 0.0
+    for j in range(1, nx):
+        p, k, s = parent[j], src[j], sign[j]
+        for b in range(B):
+            out[j, b] = out[p, b] + s * S[b, k]
+
+
+@njit(cache=True)
+def tree_currents(parent, src, tsign, demand, out):
+    """Currents through the tree's sources, ``out[b, src[j]] = tsign[j] * (sum of demand in
+    the subtree below row j)``, children before parents.  demand: float64[nx, B] (the
+    current the rest of the circuit draws from each fixed node); out: float64[B, nv]."""
+    nx, B = demand.shape
+    acc = demand.copy()
+    for j in range(nx - 1, 0, -1):
+        p, k, s = parent[j], src[j], tsign[j]
+        for b in range(B):
+            out[b, k] = s * acc[j, b]
+            acc[p, b] += acc[j, b]

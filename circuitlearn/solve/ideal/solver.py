@@ -125,10 +125,8 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     d = ex.dnodes.shape[0]
     cd_iter = 10000 if maxiter is None else int(maxiter)
     as_iter = 200 if maxiter is None else int(maxiter)
-    vfx = np.ascontiguousarray(red.P @ S[:, :nv].T) if nx else np.zeros((0, B))
-    bT = np.ascontiguousarray(red.Bmat @ S.T)
-    vfx = np.asarray(vfx, dtype=np.float64).reshape(nx, B)
-    bT = np.asarray(bT, dtype=np.float64).reshape(nf, B)
+    vfx = red.fixed_voltages(S)                                   # [nx, B]
+    bT = np.ascontiguousarray(red.rhs(S, vfx))                    # [nf, B]
     status = np.zeros(B, np.int64)
     messages = {}
     fallback = False
@@ -244,7 +242,7 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     vext[red.fixed] = vfx
     vext[red.free] = v
     demand = red.Lxf @ vext[red.free] + red.Lxx @ vext[red.fixed] - red.Qx @ S[:, nv:].T + red.Ax @ lam.T
-    isrc = np.asarray(red.Tsrc @ demand).T if nv else np.zeros((B, 0))
+    isrc = red.tree.currents(np.asarray(demand).reshape(nx, B))
     method_name = {"auto": "cd+active-set" if fallback else "cd", "cd": "cd",
                    "active-set": "active-set"}[method]
     if direct:

@@ -2,7 +2,6 @@
 factorisation, triangular solves and CSR products, on ``CHUNK`` samples at once."""
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 
@@ -34,48 +33,7 @@ def csr_acc_cols(indptr, indices, data, X, sign, out):
             out[i, b] += sign * acc[b]
 
 
-@njit(cache=True, error_model="numpy")
-def csr_times_cols_t(indptr, indices, data, X, out):
-    """``out = (A @ X).T`` written sample-major: A CSR ``[m, k]``, X float64[k, B],
-    out float64[B, m] (C-contiguous, so no transposed copy is needed afterwards)."""
-    m = indptr.shape[0] - 1
-    B = X.shape[1]
-    acc = np.empty(B)
-    for i in range(m):
-        for b in range(B):
-            acc[b] = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            v = data[p]
-            for b in range(B):
-                acc[b] += v * X[j, b]
-        for b in range(B):
-            out[b, i] = acc[b]
-    return out
-
-
 # ----------------------------------------------------------------- numerics
-@njit(cache=True, error_model="numpy")
-def csr_times_rows_t(indptr, indices, data, S, out):
-    """``out = A @ S[:, :k].T`` for CSR ``A`` (``[m, k]``) and row-major samples ``S``.
-
-    indptr int[m+1], indices int[nnz], data float64[nnz]; S float64[B, >= k];
-    out float64[m, B] (written and returned).  Sums in CSR order, as scipy does,
-    without the transposed copy of ``S`` that scipy makes (a DRN has ~1600 sources).
-    """
-    m = indptr.shape[0] - 1
-    B = S.shape[0]
-    for i in range(m):
-        for b in range(B):
-            out[i, b] = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            v = data[p]
-            for b in range(B):
-                out[i, b] += v * S[b, j]
-    return out
-
-
 @njit(cache=True, error_model="numpy")
 def factor_solve(colptr, rowidx, uptr, ua, ub, udst, V, R, X, w):
     """In-place LDL^T of ``V`` and solve ``L D L^T X = R`` on the first ``w`` lanes.

@@ -147,10 +147,9 @@ def _solve(circuit, S, tol, maxiter, x0, batched):
     messages = {}
     if red.ok:
         nv = len(circuit.vsource_names)
-        nf, nx = red.free.size, red.fixed.size
-        P = red.P
-        vfx = kernels_ldl.csr_times_rows_t(P.indptr, P.indices, P.data, S, np.empty((nx, B)))
-        bT = np.asarray(red.Bmat @ S.T).reshape(nf, B)
+        nf = red.free.size
+        vfx = red.fixed_voltages(S)                                           # [nx, B]
+        bT = red.rhs(S, vfx)
         c0 = np.ascontiguousarray(np.asarray(red.Cx @ vfx).reshape(d, B).T)   # [B, d]
         rhs = np.ascontiguousarray(bT.T)
         x = np.ascontiguousarray(start[red.free].T)                           # [B, nf]
@@ -201,12 +200,11 @@ def _solve(circuit, S, tol, maxiter, x0, batched):
         # demand = Lxf v_f + Lxx v_x - Qx i_src + Ax i_d, accumulated in place ([n_fixed, B]
         # temporaries are costly) with the same sums as the scipy products
         demand = np.ascontiguousarray(red.Lxf @ vext[red.free])
-        Lxx, Qx, Ax, T = red.Lxx, red.Qx, red.Ax, red.Tsrc
+        Lxx, Qx, Ax = red.Lxx, red.Qx, red.Ax
         kernels_ldl.csr_acc_cols(Lxx.indptr, Lxx.indices, Lxx.data, vfx, 1.0, demand)
         kernels_ldl.csr_acc_cols(Qx.indptr, Qx.indices, Qx.data, S[:, nv:].T, -1.0, demand)
         kernels_ldl.csr_acc_cols(Ax.indptr, Ax.indices, Ax.data, lam.T, 1.0, demand)
-        isrc = (kernels_ldl.csr_times_cols_t(T.indptr, T.indices, T.data, demand, np.empty((B, nv)))
-                if nv else np.zeros((B, 0)))
+        isrc = red.tree.currents(demand)
     else:
         mna = mna_of(circuit)
         system = mna.system
