@@ -84,6 +84,17 @@ def limit_junction(v, vprev, first, jp, k):
 
 
 @njit(cache=True)
+def companion(v, vprev, first, vfix, jp, k, gmin):
+    """One Newton step's companion model of diode ``k`` at junction voltage ``v`` (before
+    limiting; ``vprev`` the last limited value, ``vfix`` the part of ``v_d`` fixed by the
+    sources): returns ``(g, ieq, v_limited, limited)`` with the linearised current
+    ``i + g (v_d - v_limited) = g (C x) + ieq``."""
+    v, lim = limit_junction(v, vprev, first, jp, k)
+    i, g = junction(v, jp, k, gmin)
+    return g, i + g * (vfix - v), v, lim
+
+
+@njit(cache=True)
 def junctions(VD, jp, gmin, I, G):
     """``I, G <- junction(VD)`` elementwise for ``VD`` float64[d, B] (diode-major)."""
     d, B = VD.shape

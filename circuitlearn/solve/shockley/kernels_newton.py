@@ -11,8 +11,8 @@ import numpy as np
 from numba import njit
 
 from circuitlearn.solve.linalg.kernels_ldl import CHUNK, factor_solve
-from circuitlearn.solve.shockley.kernels_junction import (accept_step, junction, junction_currents,
-                                                          junction_voltage, limit_junction)
+from circuitlearn.solve.shockley.kernels_junction import (accept_step, companion, junction,
+                                                          junction_currents, junction_voltage)
 
 
 @njit(cache=True)
@@ -49,13 +49,9 @@ def newton_dense(M, rhs, ia, ic, c0, jp, gmin, x, maxiter, tol,
             for q in range(n):
                 r[q] = rhs[b, q]
             for k in range(d):
-                v, lim = limit_junction(junction_voltage(x, b, c0, ia, ic, k), vl[k], it == 0,
-                                        jp, k)
+                g, ieq, vl[k], lim = companion(junction_voltage(x, b, c0, ia, ic, k), vl[k],
+                                               it == 0, c0[b, k], jp, k, gmin)
                 limited = limited or lim
-                vl[k] = v
-                i, g = junction(v, jp, k, gmin)
-                # linearised current: i + g (vd - v) with vd = C x + c0
-                ieq = i + g * (c0[b, k] - v)
                 a = ia[k]
                 c = ic[k]
                 if a >= 0:
@@ -133,12 +129,9 @@ def newton_schur(Mkk, Mke, Mee, keep, elim, rhs, ia, ic, c0, jp, gmin, x,
             for q in range(e):
                 re[q] = rhs[b, elim[q]]
             for j in range(d):
-                v, lim = limit_junction(junction_voltage(x, b, c0, ia, ic, j), vl[j], it == 0,
-                                        jp, j)
+                g, ieq, vl[j], lim = companion(junction_voltage(x, b, c0, ia, ic, j), vl[j],
+                                               it == 0, c0[b, j], jp, j, gmin)
                 limited = limited or lim
-                vl[j] = v
-                i, g = junction(v, jp, j, gmin)
-                ieq = i + g * (c0[b, j] - v)
                 a = ia[j]
                 c = ic[j]
                 if a >= 0:
@@ -289,12 +282,10 @@ def newton_ldl(colptr, rowidx, uptr, ua, ub, udst, perm, mvals, ia, ic, paa, pcc
                         v += X[a, l]
                     if c >= 0:
                         v -= X[c, l]
-                    v, lk = limit_junction(v, VL[k, l], itl[l] == 0, jp, k)
+                    g, ieq, VL[k, l], lk = companion(v, VL[k, l], itl[l] == 0, C0[k, l], jp, k,
+                                                     gmin)
                     if lk:
                         lim[l] = True
-                    VL[k, l] = v
-                    i, g = junction(v, jp, k, gmin)
-                    ieq = i + g * (C0[k, l] - v)
                 else:                    # idle lane: any SPD stamp will do
                     g = 1.0
                     ieq = 0.0
