@@ -1,0 +1,302 @@
+"""Programmable-device physics: pulsed updates, variation, noise, stuck devices and drift.
+
+Each trainable element is one device with its own state in arrays (a weight ``w`` in
+``[w_min, w_max]`` per device, its sampled parameters, a stuck mask, its programming
+time), all drawn from one seeded generator, so :meth:`PulsedArray.state` is a complete,
+checkpointable snapshot.  Parameter names follow IBM aihwkit's pulsed devices wherever
+the idea is the same (``dw_min``, ``dw_min_std``, ``dw_min_dtod``, ``up_down``,
+``up_down_dtod``, ``w_min``/``w_max`` and their ``_dtod``, ``gamma_up``/``gamma_down``,
+``write_noise_std``), so a device description carries across.
+
+One pulse moves a device by its step ``s(w)`` (direction ``+`` up, ``-`` down)::
+
+    w <- clip(w ± s(w) (1 + dw_min_std xi), w_min_ij, w_max_ij)       (xi ~ N(0, 1) per pulse)
+
+with ``dw_up_ij = dw_min_ij (1 + up_down_ij)`` and ``dw_down_ij = dw_min_ij (1 - up_down_ij)``,
+``dw_min_ij = dw_min (1 + dw_min_dtod xi)``, ``up_down_ij = up_down + up_down_dtod xi``,
+``w_max_ij = w_max (1 + w_max_dtod xi)`` (likewise ``w_min``) drawn once per device, and
+the step-response families (``u = (w - w_min) / (w_max - w_min)``, per device):
+
+* ``constant-step``: ``s = dw``
+* ``linear-step``:   up ``dw_up (1 - gamma_up w / w_max)``, down ``dw_down (1 - gamma_down w / w_min)``
+* ``soft-bounds``:   ``linear-step`` with ``gamma = 1``: the step vanishes at the bound
+* ``exp-step``:      up ``dw_up max(1 - A_up exp(gamma_up z), 0)``, down
+  ``dw_down max(1 - A_down exp(-gamma_down z), 0)``, ``z = 2 a w / (w_max - w_min) + b``
+* ``pow-step``:      up ``dw_up (1 - u)^(g (1 + pow_up_down))``, down
+  ``dw_down u^(g (1 - pow_up_down))`` with ``g = pow_gamma``
+* ``piecewise-step``: the step scaled by a table over ``u`` (``piecewise_up``,
+  ``piecewise_down``, evenly spaced from ``w_min`` to ``w_max``, e.g. from a measured
+  pulse-response CSV: :func:`piecewise_from_csv`), linearly interpolated.
+
+The multiplicative cycle-to-cycle noise is aihwkit's ``mult_noise=True`` form.  Write
+noise: what the circuit sees (:meth:`PulsedArray.apparent`) is ``w + write_noise_std *
+dw_min * xi``, drawn anew each time a device is programmed, while pulses act on the
+persistent ``w``.  Stuck devices (``stuck_on_prob`` at ``w_max``, ``stuck_off_prob`` at
+``w_min``) never move.  Drift: a device programmed at time ``t_p`` reads, at ``t``,
+``w_min + (w - w_min) ((t - t_p + t0) / t0)^(-nu_ij)`` (``drift_nu``, ``drift_nu_dtod``,
+``drift_t0`` seconds), the power law of PCM conductance decay applied to the conductance
+above the window's floor.  Finite levels (``levels``): every programmed value is rounded
+to one of ``levels`` evenly spaced states of ``[w_min, w_max]``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from circuitlearn.errors import ConfigError
+
+MODELS = ("constant-step", "linear-step", "soft-bounds", "exp-step", "pow-step",
+          "piecewise-step")
+
+
+@dataclass(frozen=True)
+class PulseModel:
+    """A device description (aihwkit names; see the module docstring for the formulas)."""
+    model: str = "constant-step"
+    dw_min: float = 0.001
+    dw_min_std: float = 0.0
+    dw_min_dtod: float = 0.0
+    up_down: float = 0.0
+    up_down_dtod: float = 0.0
+    w_min: float = -1.0
+    w_max: float = 1.0
+    w_min_dtod: float = 0.0
+    w_max_dtod: float = 0.0
+    gamma_up: float = 0.0
+    gamma_down: float = 0.0
+    A_up: float = 0.00081
+    A_down: float = 0.36833
+    a: float = 0.244
+    b: float = 0.2425
+    pow_gamma: float = 1.0
+    pow_up_down: float = 0.0
+    piecewise_up: tuple = (1.0, 1.0)
+    piecewise_down: tuple = (1.0, 1.0)
+    write_noise_std: float = 0.0
+    levels: int = 0
+    stuck_on_prob: float = 0.0
+    stuck_off_prob: float = 0.0
+    drift_nu: float = 0.0
+    drift_nu_dtod: float = 0.0
+    drift_t0: float = 1.0
+
+    def __post_init__(self):
+        where = "device"
+        if self.model not in MODELS:
+            raise ConfigError(f"model must be one of {', '.join(MODELS)}; got {self.model!r}",
+                              None, f"{where}.model")
+        for name in ("dw_min", "dw_min_std", "dw_min_dtod", "up_down_dtod", "w_min_dtod",
+                     "w_max_dtod", "write_noise_std", "stuck_on_prob", "stuck_off_prob",
+                     "drift_nu", "drift_nu_dtod", "drift_t0", "pow_gamma"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise ConfigError(f"must be a finite number >= 0, got {v!r}", None,
+                                  f"{where}.{name}")
+        for name in ("up_down", "w_min", "w_max", "gamma_up", "gamma_down", "A_up", "A_down",
+                     "a", "b", "pow_up_down"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v)):
+                raise ConfigError(f"must be a finite number, got {v!r}", None, f"{where}.{name}")
+        if not self.dw_min > 0:
+            raise ConfigError(f"must be > 0, got {self.dw_min!r}", None, f"{where}.dw_min")
+        if not self.w_min < self.w_max:
+            raise ConfigError(f"w_min ({self.w_min}) must be below w_max ({self.w_max})", None,
+                              f"{where}.w_max")
+        if abs(self.up_down) >= 1:
+            raise ConfigError(f"|up_down| must be < 1, got {self.up_down!r}", None,
+                              f"{where}.up_down")
+        if self.stuck_on_prob + self.stuck_off_prob > 1:
+            raise ConfigError("stuck_on_prob + stuck_off_prob must be <= 1", None,
+                              f"{where}.stuck_on_prob")
+        if self.drift_t0 <= 0:
+            raise ConfigError(f"must be > 0, got {self.drift_t0!r}", None, f"{where}.drift_t0")
+        if int(self.levels) != self.levels or self.levels < 0 or self.levels == 1:
+            raise ConfigError(f"levels must be 0 (continuous) or an integer >= 2, got "
+                              f"{self.levels!r}", None, f"{where}.levels")
+        for name in ("piecewise_up", "piecewise_down"):
+            v = np.asarray(getattr(self, name), dtype=float)
+            if v.ndim != 1 or v.size < 2 or not np.all(np.isfinite(v)) or np.any(v < 0):
+                raise ConfigError("needs at least two finite values >= 0", None,
+                                  f"{where}.{name}")
+        if self.model == "soft-bounds" and (self.w_max <= 0 or self.w_min >= 0):
+            raise ConfigError("soft bounds need w_min < 0 < w_max (the step vanishes at each "
+                              "bound)", None, f"{where}.w_min")
+
+
+def piecewise_from_csv(path: str) -> tuple[tuple, tuple]:
+    """``(piecewise_up, piecewise_down)`` from a measured pulse-response CSV with columns
+    ``up`` and ``down`` (relative step sizes at evenly spaced weights from ``w_min`` to
+    ``w_max``; a header row names them)."""
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", path) from None
+    try:
+        up = tuple(float(r["up"]) for r in rows)
+        down = tuple(float(r["down"]) for r in rows)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"needs numeric columns 'up' and 'down' ({exc})", path) from None
+    return up, down
+
+
+@dataclass(eq=False)
+class PulsedArray:
+    """``n`` devices of one :class:`PulseModel`, their parameters drawn once from ``rng``."""
+    model: PulseModel
+    n: int
+    rng: np.random.Generator
+    w: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        m, n, rng = self.model, int(self.n), self.rng
+        self.dw = m.dw_min * np.maximum(1.0 + m.dw_min_dtod * rng.standard_normal(n), 0.0)
+        ud = np.clip(m.up_down + m.up_down_dtod * rng.standard_normal(n), -0.99, 0.99)
+        self.dw_up, self.dw_down = self.dw * (1.0 + ud), self.dw * (1.0 - ud)
+        self.w_hi = m.w_max * (1.0 + m.w_max_dtod * rng.standard_normal(n))
+        self.w_lo = m.w_min * (1.0 + m.w_min_dtod * rng.standard_normal(n))
+        bad = self.w_lo >= self.w_hi
+        self.w_lo[bad], self.w_hi[bad] = m.w_min, m.w_max
+        self.nu = np.maximum(m.drift_nu + m.drift_nu_dtod * rng.standard_normal(n), 0.0)
+        u = rng.random(n)
+        self.stuck = np.where(u < m.stuck_on_prob, 1, np.where(u < m.stuck_on_prob
+                                                               + m.stuck_off_prob, -1, 0))
+        self.w = np.zeros(n)
+        self.noise = np.zeros(n)
+        self.t_prog = np.zeros(n)
+        self.pulses = 0
+        self._pin()
+
+    # ------------------------------------------------------------- state
+    def _pin(self):
+        self.w[self.stuck == 1] = self.w_hi[self.stuck == 1]
+        self.w[self.stuck == -1] = self.w_lo[self.stuck == -1]
+
+    def set(self, w, t: float = 0.0) -> None:
+        """Program the devices to ``w`` (clipped to each one's window; stuck ones stay)."""
+        w = np.broadcast_to(np.asarray(w, dtype=np.float64), (self.n,))
+        self.w = self._quantise(np.clip(w, self.w_lo, self.w_hi))
+        self._pin()
+        self._written(np.ones(self.n, bool), t)
+
+    def state(self) -> dict:
+        """Every array that defines the devices now, and the generator's state (for a
+        checkpoint: resuming from it continues bit for bit)."""
+        return {k: np.array(getattr(self, k)) for k in
+                ("w", "noise", "t_prog", "dw", "dw_up", "dw_down", "w_lo", "w_hi", "nu", "stuck")} | {
+            "pulses": np.int64(self.pulses), "rng": self.rng.bit_generator.state}
+
+    def load_state(self, st: dict) -> None:
+        for k in ("w", "noise", "t_prog", "dw", "dw_up", "dw_down", "w_lo", "w_hi", "nu", "stuck"):
+            a = np.asarray(st[k])
+            if a.shape != (self.n,) or not np.all(np.isfinite(a)):
+                raise ValueError(f"device state {k!r} must be {self.n} finite values")
+            setattr(self, k, a.astype(self.stuck.dtype if k == "stuck" else np.float64))
+        self.pulses = int(st["pulses"])
+        if "rng" in st:
+            self.rng.bit_generator.state = st["rng"]
+
+    # ------------------------------------------------------------ physics
+    def step(self, up: bool, w=None) -> np.ndarray:
+        """The deterministic step size of every device at ``w`` (default: its state)."""
+        m = self.model
+        w = self.w if w is None else w
+        dw = self.dw_up if up else self.dw_down
+        span = self.w_hi - self.w_lo
+        u = np.clip((w - self.w_lo) / span, 0.0, 1.0)
+        if m.model == "constant-step":
+            s = dw
+        elif m.model in ("linear-step", "soft-bounds"):
+            g = 1.0 if m.model == "soft-bounds" else (m.gamma_up if up else m.gamma_down)
+            bound = self.w_hi if up else self.w_lo
+            s = dw * np.maximum(1.0 - g * w / bound, 0.0)
+        elif m.model == "exp-step":
+            z = 2.0 * m.a * w / span + m.b
+            s = dw * (np.maximum(1.0 - m.A_up * np.exp(m.gamma_up * z), 0.0) if up
+                      else np.maximum(1.0 - m.A_down * np.exp(-m.gamma_down * z), 0.0))
+        elif m.model == "pow-step":
+            if up:
+                s = dw * (1.0 - u) ** (m.pow_gamma * (1.0 + m.pow_up_down))
+            else:
+                s = dw * u ** (m.pow_gamma * (1.0 - m.pow_up_down))
+        else:
+            table = np.asarray(m.piecewise_up if up else m.piecewise_down, dtype=float)
+            s = dw * np.interp(u, np.linspace(0.0, 1.0, table.size), table)
+        return s
+
+    def pulse(self, n_pulses, t: float = 0.0) -> None:
+        """Apply ``n_pulses[i]`` pulses to device ``i`` (signed: + up, - down), one at a time."""
+        n_pulses = np.broadcast_to(np.asarray(n_pulses, dtype=np.int64), (self.n,))
+        m = self.model
+        todo = np.abs(n_pulses).copy()
+        todo[self.stuck != 0] = 0
+        up = n_pulses > 0
+        touched = todo > 0
+        self.pulses += int(todo.sum())
+        while np.any(todo > 0):
+            act = todo > 0
+            s = np.where(up, self.step(True), self.step(False))
+            if m.dw_min_std > 0:
+                s = s * (1.0 + m.dw_min_std * self.rng.standard_normal(self.n))
+            w = self.w + np.where(up, s, -s)
+            self.w = np.where(act, np.clip(w, self.w_lo, self.w_hi), self.w)
+            todo -= act
+        if m.levels:
+            self.w = np.where(touched, self._quantise(self.w), self.w)
+        self._written(touched, t)
+
+    def _quantise(self, w):
+        L = int(self.model.levels)
+        if not L:
+            return w
+        span = self.w_hi - self.w_lo
+        return self.w_lo + np.round((w - self.w_lo) / span * (L - 1)) / (L - 1) * span
+
+    def _written(self, mask, t):
+        m = self.model
+        if m.write_noise_std > 0:
+            fresh = m.write_noise_std * self.dw * self.rng.standard_normal(self.n)
+            self.noise = np.where(mask, fresh, self.noise)
+        self.t_prog = np.where(mask, float(t), self.t_prog)
+
+    def apparent(self, t: float | None = None) -> np.ndarray:
+        """What a read sees: the state plus its write noise, drifted to time ``t`` (s)."""
+        w = self.w + self.noise
+        if t is not None and np.any(self.nu > 0):
+            age = np.maximum(float(t) - self.t_prog, 0.0)
+            decay = ((age + self.model.drift_t0) / self.model.drift_t0) ** (-self.nu)
+            w = self.w_lo + (w - self.w_lo) * decay
+        return w
+
+
+def pulse_response(model: PulseModel, devices: int, pulses: int, seed: int = 0,
+                   start: float | None = None) -> dict:
+    """``pulses`` up-pulses then ``pulses`` down-pulses on ``devices`` devices from
+    ``start`` (default: the window's middle): ``{"mean": [...], "std": [...]}``, one value
+    per pulse, of the weight (the quantity aihwkit's pulse-response plots show)."""
+    arr = PulsedArray(model, devices, np.random.default_rng(seed))
+    arr.set(0.5 * (model.w_min + model.w_max) if start is None else start)
+    mean, std = [], []
+    for k in range(2 * pulses):
+        arr.pulse(np.ones(devices, np.int64) * (1 if k < pulses else -1))
+        w = arr.apparent()
+        mean.append(float(w.mean()))
+        std.append(float(w.std()))
+    return {"mean": mean, "std": std}
+
+
+def model_from_dict(d: dict, where: str | None = None) -> PulseModel:
+    """A :class:`PulseModel` from a TOML ``[device]`` table (unknown keys refused by name)."""
+    names = {f.name for f in dataclasses.fields(PulseModel)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})",
+                          where, "device")
+    try:
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+        return PulseModel(**kw)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, where, exc.key) from None

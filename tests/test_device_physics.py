@@ -1,0 +1,157 @@
+"""Device physics (issue 8): each step-response family against its formula, variation and
+noise statistics against their parameters, stuck devices, drift, levels, resume."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from circuitlearn.device.physics import PulseModel, PulsedArray, model_from_dict, pulse_response
+from circuitlearn.errors import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _array(n=1, seed=0, **kw):
+    return PulsedArray(PulseModel(**kw), n, np.random.default_rng(seed))
+
+
+def test_soft_bounds_saturate_at_w_max_as_the_geometric_law_says():
+    a = _array(model="soft-bounds", dw_min=0.02, w_min=-1.0, w_max=1.0)
+    a.set(0.0)
+    for k in range(1, 400):
+        a.pulse(1)
+        assert a.w[0] == pytest.approx(1.0 - (1.0 - 0.02) ** k, rel=1e-12)
+    assert 1.0 - a.w[0] < 1e-3 and a.w[0] <= 1.0
+    a.pulse(-400)                                  # and towards w_min on the way down
+    assert a.w[0] > -1.0 and a.w[0] + 1.0 < 1e-3
+
+
+def test_constant_and_linear_steps_are_linear():
+    a = _array(model="constant-step", dw_min=0.01, up_down=0.2)
+    a.set(-0.5)
+    a.pulse(30)
+    assert a.w[0] == pytest.approx(-0.5 + 30 * 0.012, abs=1e-12)
+    a.pulse(-10)
+    assert a.w[0] == pytest.approx(-0.5 + 30 * 0.012 - 10 * 0.008, abs=1e-12)
+    b = _array(model="linear-step", dw_min=0.01, gamma_up=0.5, w_max=2.0)
+    w = np.linspace(-1, 1.9, 7)
+    assert np.allclose(b.step(True, w), 0.01 * (1 - 0.5 * w / 2.0))   # linear in w
+
+
+def test_exp_and_pow_steps_follow_their_formulas():
+    w = np.linspace(-0.9, 0.9, 11)
+    e = _array(model="exp-step", dw_min=0.01, A_up=0.1, A_down=0.2, gamma_up=2.0,
+               gamma_down=3.0, a=0.5, b=0.1)
+    z = 2 * 0.5 * w / 2.0 + 0.1
+    assert np.allclose(e.step(True, w), 0.01 * np.maximum(1 - 0.1 * np.exp(2.0 * z), 0))
+    assert np.allclose(e.step(False, w), 0.01 * np.maximum(1 - 0.2 * np.exp(-3.0 * z), 0))
+    p = _array(model="pow-step", dw_min=0.01, pow_gamma=2.0, pow_up_down=0.25)
+    u = (w + 1) / 2
+    assert np.allclose(p.step(True, w), 0.01 * (1 - u) ** 2.5)
+    assert np.allclose(p.step(False, w), 0.01 * u ** 1.5)
+
+
+def test_piecewise_step_interpolates_a_measured_table(tmp_path):
+    csv = tmp_path / "resp.csv"
+    csv.write_text("up,down\n1.0,0.2\n0.5,0.5\n0.0,1.0\n")
+    from circuitlearn.device.physics import piecewise_from_csv
+    up, down = piecewise_from_csv(str(csv))
+    a = _array(model="piecewise-step", dw_min=0.1, piecewise_up=up, piecewise_down=down)
+    assert np.allclose(a.step(True, np.array([-1.0, -0.5, 0.0, 1.0])), [0.1, 0.075, 0.05, 0.0])
+    assert np.allclose(a.step(False, np.array([-1.0, 0.0, 1.0])), [0.02, 0.05, 0.1])
+
+
+def test_device_to_device_and_cycle_to_cycle_statistics():
+    n = 40_000
+    a = _array(n, seed=1, dw_min=0.01, dw_min_dtod=0.2, w_max_dtod=0.1)
+    assert np.std(a.dw) / 0.01 == pytest.approx(0.2, rel=0.05)
+    assert np.std(a.w_hi) / 1.0 == pytest.approx(0.1, rel=0.05)
+    c = _array(n, seed=2, dw_min=0.01, dw_min_std=0.3)
+    c.set(0.0)
+    c.pulse(1)
+    assert np.std(c.w) / 0.01 == pytest.approx(0.3, rel=0.05)
+    assert np.mean(c.w) == pytest.approx(0.01, rel=0.02)
+    wn = _array(n, seed=3, dw_min=0.01, write_noise_std=2.0)
+    wn.set(0.3)
+    assert np.all(wn.w == 0.3)
+    assert np.std(wn.apparent() - 0.3) == pytest.approx(0.02, rel=0.05)
+
+
+def test_stuck_devices_never_move_and_come_in_their_fractions():
+    n = 20_000
+    a = _array(n, seed=4, dw_min=0.05, stuck_on_prob=0.1, stuck_off_prob=0.05)
+    assert np.mean(a.stuck == 1) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(a.stuck == -1) == pytest.approx(0.05, abs=0.01)
+    a.set(0.0)
+    a.pulse(np.where(np.arange(n) % 2, 7, -7))
+    on, off = a.stuck == 1, a.stuck == -1
+    assert np.all(a.w[on] == a.w_hi[on]) and np.all(a.w[off] == a.w_lo[off])
+    assert np.all(np.abs(a.w[a.stuck == 0]) == pytest.approx(0.35))
+
+
+def test_drift_is_a_power_law_in_time_since_programming():
+    a = _array(3, model="constant-step", w_min=0.0, w_max=1.0, drift_nu=0.05, drift_t0=2.0)
+    a.set([0.2, 0.5, 1.0], t=10.0)
+    for t in (10.0, 12.0, 110.0, 1e4):
+        want = np.array([0.2, 0.5, 1.0]) * ((t - 10.0 + 2.0) / 2.0) ** -0.05
+        assert np.allclose(a.apparent(t), want, rtol=1e-12)
+    a.pulse([1, 0, 0], t=100.0)                      # reprogramming restarts its clock
+    assert a.apparent(100.0)[0] == pytest.approx(a.w[0])
+
+
+def test_finite_levels_put_every_programmed_value_on_the_grid():
+    a = _array(1000, seed=5, levels=5, dw_min=0.07, dw_min_std=0.5)
+    a.set(np.linspace(-1, 1, 1000))
+    a.pulse(3)
+    assert set(np.round(a.w, 12)) <= {-1.0, -0.5, 0.0, 0.5, 1.0}
+
+
+def test_resume_from_the_state_is_bit_identical():
+    a = _array(500, seed=6, model="soft-bounds", dw_min=0.01, dw_min_std=0.3, dw_min_dtod=0.1,
+               write_noise_std=1.0)
+    a.set(0.0)
+    a.pulse(5)
+    st = a.state()
+    b = _array(500, seed=99, model="soft-bounds", dw_min=0.01, dw_min_std=0.3, dw_min_dtod=0.1,
+               write_noise_std=1.0)
+    b.load_state(st)
+    for arr in (a, b):
+        arr.pulse(np.arange(500) % 7 - 3)
+    assert np.array_equal(a.w, b.w) and np.array_equal(a.apparent(), b.apparent())
+    assert a.pulses == b.pulses
+
+
+def test_bad_device_tables_name_the_key():
+    with pytest.raises(ConfigError, match=r"\[device\] unknown key\(s\) dwmin"):
+        model_from_dict({"dwmin": 0.1}, "cfg.toml")
+    with pytest.raises(ConfigError, match=r"cfg.toml: \[device.dw_min_std\]"):
+        model_from_dict({"dw_min_std": -1.0}, "cfg.toml")
+    with pytest.raises(ConfigError, match="model must be one of"):
+        PulseModel(model="memristor")
+
+
+def test_pulse_response_tool_prints_mean_and_std_per_pulse(tmp_path):
+    out = tmp_path / "resp.json"
+    cmd = [sys.executable, os.path.join(ROOT, "experiments", "device_response.py"), "--model",
+           "soft-bounds", "--dw-min", "0.01", "--dw-min-std", "0.3", "--up-down", "0.0",
+           "--w-min", "-1", "--w-max", "1", "--devices", "200", "--pulses", "50", "--out",
+           str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(last["mean"]) == len(last["std"]) == 100
+    saved = json.loads(out.read_text())
+    assert saved["mean"] == last["mean"] and saved["model"]["model"] == "soft-bounds"
+    # up then down: the mean rises, then falls back
+    assert last["mean"][49] > last["mean"][0] > 0 and last["mean"][-1] < last["mean"][49]
+    bad = subprocess.run(cmd[:4] + ["--w-min", "2"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "w_min" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pulse_response_matches_the_noise_free_law():
+    r = pulse_response(PulseModel(model="soft-bounds", dw_min=0.05), devices=3, pulses=20)
+    k = np.arange(1, 21)
+    assert np.allclose(r["mean"][:20], 1 - 0.95 ** k) and np.allclose(r["std"], 0.0)
