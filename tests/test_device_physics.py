@@ -155,3 +155,86 @@ def test_pulse_response_matches_the_noise_free_law():
     r = pulse_response(PulseModel(model="soft-bounds", dw_min=0.05), devices=3, pulses=20)
     k = np.arange(1, 21)
     assert np.allclose(r["mean"][:20], 1 - 0.95 ** k) and np.allclose(r["std"], 0.0)
+
+
+# ------------------------------------------------------------------ update schemes
+def _programmer(n=1, **scheme):
+    from circuitlearn.device.programming import Programmer, Scheme
+    return Programmer(PulseModel(model="constant-step", dw_min=0.01), Scheme(**scheme), n,
+                      1e-5, 1e-3, np.random.default_rng(0))
+
+
+def test_pulse_counts_follow_the_scheme():
+    p = _programmer(4, rounding="deterministic")
+    per_pulse = p.scale * 0.01                       # S per pulse
+    dg = np.array([2.4, -2.6, 0.4, 7.0]) * per_pulse
+    assert list(p.pulses_for(dg)) == [2, -3, 0, 7]
+    assert list(_programmer(4, manhattan=True).pulses_for(dg)) == [1, -1, 1, 1]
+    assert list(_programmer(4, rounding="deterministic", threshold=3).pulses_for(dg)) == \
+        [0, -3, 0, 7]
+    assert list(_programmer(4, rounding="deterministic", pulse_budget=2).pulses_for(dg)) == \
+        [2, -2, 0, 2]
+
+
+def test_stochastic_rounding_is_unbiased():
+    p = _programmer(200_000)
+    n = p.pulses_for(np.full(200_000, 0.3 * p.scale * 0.01))
+    assert set(np.unique(n)) == {0, 1} and np.mean(n) == pytest.approx(0.3, abs=0.005)
+
+
+def test_programmer_maps_the_window_and_counts_pulses_and_energy():
+    from circuitlearn.device.programming import Programmer, Scheme
+    p = Programmer(PulseModel(model="constant-step", dw_min=0.01, w_min=-1, w_max=1),
+                   Scheme(rounding="deterministic", pulse_energy=1e-12, step_time=0.5), 2,
+                   1e-5, 1e-3, np.random.default_rng(0))
+    assert np.allclose(p.set([1e-5, 1e-3]), [1e-5, 1e-3])
+    g = p.program(np.array([5, -5]) * p.scale * 0.01)
+    assert np.allclose(g, [1e-5 + 5 * p.scale * 0.01, 1e-3 - 5 * p.scale * 0.01])
+    rep = p.report()
+    assert rep["pulses"] == 10 and rep["programming_energy_J"] == pytest.approx(1e-11)
+    assert rep["device_time_s"] == 0.5
+
+
+def _task(tmp_path, device_lines):
+    src = os.path.join(ROOT, "experiments", "configs", "crossbar_regression.toml")
+    text = open(src).read().replace('"../../netlists/', f'"{ROOT}/netlists/').replace(
+        '"crossbar_teacher.csv"', f'"{ROOT}/experiments/configs/crossbar_teacher.csv"')
+    path = tmp_path / "task.toml"
+    path.write_text(text + "\n[device]\n" + device_lines)
+    return str(path)
+
+
+def test_a_netlist_task_trains_on_pulsed_devices_and_resumes_bit_identically(tmp_path, capsys):
+    from circuitlearn.cli import main
+    cfg = _task(tmp_path, 'model = "soft-bounds"\ndw_min = 0.002\ndw_min_std = 0.2\n'
+                          'dw_min_dtod = 0.1\nwrite_noise_std = 0.5\nstuck_off_prob = 0.2\n'
+                          'pulse_energy = 1e-12\n')
+    common = ["train", "--config", cfg, "--no-progress", "--epochs"]
+    assert main(common + ["3", "--out", str(tmp_path / "a")]) == 0
+    full = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert full["device"]["pulses"] > 0 and full["test_mse"] < full["initial_test_mse"]
+    assert full["device"]["programming_energy_J"] == pytest.approx(
+        1e-12 * full["device"]["pulses"])
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert res["device"] == full["device"]
+    assert main(common + ["1", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert main(common + ["3", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert resumed["test_mse"] == full["test_mse"] and resumed["device"] == full["device"]
+    a = np.load(tmp_path / "a" / "checkpoint.npz")
+    b = np.load(tmp_path / "b" / "checkpoint.npz")
+    assert np.array_equal(a["g"], b["g"]) and np.array_equal(a["dev_w"], b["dev_w"])
+
+
+def test_bad_device_settings_are_located_errors(tmp_path, capsys):
+    from circuitlearn.cli import main
+    cfg = _task(tmp_path, 'model = "soft-bounds"\ndw_mn = 0.1\n')
+    assert main(["train", "--config", cfg, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"{cfg}: [device] unknown key(s) dw_mn" in err
+    cfg = _task(tmp_path, 'rounding = "up"\n')
+    assert main(["train", "--config", cfg, "--out", str(tmp_path / "o")]) == 1
+    assert "[device.rounding]" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "o"), "--device-set", "levels=4"]) == 1
+    assert "not yet for DRN configs" in capsys.readouterr().err

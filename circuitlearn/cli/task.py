@@ -54,11 +54,18 @@ def run_task(args, drn_overrides: dict) -> int:
     from circuitlearn.learn.task import build_device, load_task, load_task_data
     from circuitlearn.netlist.writer import write_netlist
     overrides = task_overrides(drn_overrides)
-    cfg = load_task(args.config, overrides)
+    device_set = parse_device_set(getattr(args, "device_set", None))
+    cfg = load_task(args.config, overrides | ({("device", None): device_set} if device_set
+                                               else {}))
     if args.resume:
         ckpt = os.path.join(args.out, "checkpoint.npz")
         if os.path.exists(ckpt):
             meta, _ = loop.load_checkpoint(ckpt)
+            saved_device = meta["config"].get("device", {})
+            if device_set and cfg["device"] != saved_device:
+                raise ConfigError("cannot change [device] when resuming (the devices' state is "
+                                  "in the checkpoint); start a new --out instead",
+                                  "command line", "--device-set")
             cfg = loop.resumed_config(meta["config"], overrides, learners.TASK_RESUMABLE)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     device = build_device(cfg)
@@ -78,9 +85,41 @@ def run_task(args, drn_overrides: dict) -> int:
         summary |= {"test_error": last["test_error"], "initial_test_error": init["error"]}
     else:
         summary |= {"test_mse": last["test_mse"], "initial_test_mse": init["mse"]}
+    if device.programmer is not None:
+        summary["device"] = device.programmer.report()
+        log("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
+            "stuck on, {stuck_off} stuck off of {devices}".format(**summary["device"]))
+        _add_to_results(args.out, {"device": summary["device"]})
     if cfg["train"]["n_check"] > 0:
         summary["ngspice"] = learners.ngspice_check(device, data[2], cfg["train"]["n_check"])
     with open(os.path.join(args.out, "summary.json"), "w") as fh:
         json.dump(loop.strict_json(summary), fh, indent=1)
     print(json.dumps(loop.strict_json(summary)))
     return 0
+
+
+def parse_device_set(items) -> dict:
+    """``["key=value", ...]`` (``--device-set``) as a table; values read as TOML values
+    (``16``, ``0.3``, ``true``), else as strings (``preset=reram-sb``)."""
+    import tomllib
+    out = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"expected KEY=VALUE, got {item!r}", "command line", "--device-set")
+        try:
+            out[key] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = raw.strip()
+    return out
+
+
+def _add_to_results(out_dir, extra: dict) -> None:
+    from circuitlearn.learn import loop
+    path = os.path.join(out_dir, "results.json")
+    with open(path) as fh:
+        res = json.load(fh)
+    res.update(loop.strict_json(extra))
+    with open(path, "w") as fh:
+        json.dump(res, fh, indent=1)

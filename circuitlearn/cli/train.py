@@ -304,6 +304,9 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_flags(p)
+    p.add_argument("--device-set", action="append", metavar="KEY=VALUE", default=None,
+                   help="a [device] key of a netlist task (pulsed-device physics, e.g. "
+                        "preset=reram-sb, levels=16, manhattan=true); repeatable")
     p.set_defaults(func=run_train)
 
     d = sub.add_parser("demo", help="train a DRN on digits, export it, check it in ngspice",
@@ -323,6 +326,11 @@ def run_train(args) -> int:
     if args.config and is_task_file(args.config):
         from circuitlearn.cli.task import run_task
         return run_task(args, _overrides(args))
+    if args.device_set:
+        raise ConfigError("pulsed-device physics ([device]) is available for netlist tasks "
+                          "(a config with [circuit], e.g. experiments/configs/"
+                          "drn_digits_4x4.toml for a DRN deck), not yet for DRN configs",
+                          "command line", "--device-set")
     cfg = load_config(args.config, _overrides(args))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     results, _ = run_training(cfg, args.out, resume=args.resume, overrides=_overrides(args),

@@ -106,6 +106,7 @@ class NetlistDevice:
                 self._read[q, k] -= 1.0
         self.trainable = np.asarray(trainable, dtype=np.int64)
         self.g_min, self.g_max = float(g_min), float(g_max)
+        self.programmer = None          # a pulsed-device Programmer (attach_programmer)
         if not 0.0 <= self.g_min <= self.g_max:
             raise ValueError(f"need 0 <= g_min <= g_max, got {g_min}, {g_max}")
         self.backend, self.diodes, self.tol = backend, diodes, float(tol)
@@ -177,15 +178,35 @@ class NetlistDevice:
         g = np.asarray(g, dtype=np.float64)
         if g.shape != (self.n_trainable,):
             raise ValueError(f"conductances must have shape ({self.n_trainable},), got {g.shape}")
-        self._g[self.trainable] = np.clip(g, self.g_min, self.g_max)
+        g = np.clip(g, self.g_min, self.g_max)
+        self._g[self.trainable] = g if self.programmer is None else self.programmer.set(g)
         self._mark_stale()
 
     def program(self, delta) -> None:
-        """Change the trainable conductances by ``delta`` (flat), clamped to the range."""
+        """Change the trainable conductances by ``delta`` (flat): clamped to the range, or,
+        with a pulsed device attached (:meth:`attach_programmer`), applied as pulses."""
         d = np.asarray(delta, dtype=np.float64)
         if d.shape != (self.n_trainable,):
             raise ValueError(f"delta must have shape ({self.n_trainable},), got {d.shape}")
-        self._g[self.trainable] = np.clip(self._g[self.trainable] + d, self.g_min, self.g_max)
+        if self.programmer is None:
+            self._g[self.trainable] = np.clip(self._g[self.trainable] + d, self.g_min,
+                                              self.g_max)
+        else:
+            self._g[self.trainable] = self.programmer.program(d)
+        self._mark_stale()
+
+    def attach_programmer(self, programmer) -> None:
+        """Let a :class:`~circuitlearn.device.programming.Programmer` hold the trainable
+        conductances from now on (its devices start as close to the present ones as they go)."""
+        self.programmer = None
+        g = self.conductances()
+        self.programmer = programmer
+        self._g[self.trainable] = programmer.set(g)
+        self._mark_stale()
+
+    def sync_programmer(self) -> None:
+        """Re-read the conductances from the attached devices (after restoring their state)."""
+        self._g[self.trainable] = self.programmer.conductances()
         self._mark_stale()
 
     def _mark_stale(self):

@@ -28,7 +28,8 @@ the step-response families (``u = (w - w_min) / (w_max - w_min)``, per device):
   ``piecewise_down``, evenly spaced from ``w_min`` to ``w_max``, e.g. from a measured
   pulse-response CSV: :func:`piecewise_from_csv`), linearly interpolated.
 
-The multiplicative cycle-to-cycle noise is aihwkit's ``mult_noise=True`` form.  Write
+The multiplicative cycle-to-cycle noise is aihwkit's ``mult_noise=True`` form; with
+``mult_noise=False`` it is additive, ``s + dw_min_std * dw_min_ij * xi``.  Write
 noise: what the circuit sees (:meth:`PulsedArray.apparent`) is ``w + write_noise_std *
 dw_min * xi``, drawn anew each time a device is programmed, while pulses act on the
 persistent ``w``.  Stuck devices (``stuck_on_prob`` at ``w_max``, ``stuck_off_prob`` at
@@ -76,6 +77,7 @@ class PulseModel:
     piecewise_up: tuple = (1.0, 1.0)
     piecewise_down: tuple = (1.0, 1.0)
     write_noise_std: float = 0.0
+    mult_noise: bool = True
     levels: int = 0
     stuck_on_prob: float = 0.0
     stuck_off_prob: float = 0.0
@@ -100,6 +102,9 @@ class PulseModel:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and np.isfinite(v)):
                 raise ConfigError(f"must be a finite number, got {v!r}", None, f"{where}.{name}")
+        if not isinstance(self.mult_noise, bool):
+            raise ConfigError(f"must be true or false, got {self.mult_noise!r}", None,
+                              f"{where}.mult_noise")
         if not self.dw_min > 0:
             raise ConfigError(f"must be > 0, got {self.dw_min!r}", None, f"{where}.dw_min")
         if not self.w_min < self.w_max:
@@ -240,7 +245,8 @@ class PulsedArray:
             act = todo > 0
             s = np.where(up, self.step(True), self.step(False))
             if m.dw_min_std > 0:
-                s = s * (1.0 + m.dw_min_std * self.rng.standard_normal(self.n))
+                xi = self.rng.standard_normal(self.n)
+                s = s * (1.0 + m.dw_min_std * xi) if m.mult_noise else s + m.dw_min_std * self.dw * xi
             w = self.w + np.where(up, s, -s)
             self.w = np.where(act, np.clip(w, self.w_lo, self.w_hi), self.w)
             todo -= act
@@ -290,6 +296,13 @@ def pulse_response(model: PulseModel, devices: int, pulses: int, seed: int = 0,
 
 def model_from_dict(d: dict, where: str | None = None) -> PulseModel:
     """A :class:`PulseModel` from a TOML ``[device]`` table (unknown keys refused by name)."""
+    d = dict(d)
+    if "preset" in d:
+        name = d.pop("preset")
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})",
+                              where, "device.preset")
+        d = {**PRESETS[name], **d}
     names = {f.name for f in dataclasses.fields(PulseModel)}
     unknown = sorted(set(d) - names)
     if unknown:
@@ -300,3 +313,30 @@ def model_from_dict(d: dict, where: str | None = None) -> PulseModel:
         return PulseModel(**kw)
     except ConfigError as exc:
         raise ConfigError(exc.reason, where, exc.key) from None
+
+
+#: Device presets: aihwkit's fits to published measurements, carried across by name.
+PRESETS = {
+    # ReRAM, soft-bounds fit of Gong et al., "Signal and noise extraction from analog
+    # memory elements for neuromorphic computing", Nat. Commun. 9, 2102 (2018),
+    # doi:10.1038/s41467-018-04485-1, as aihwkit's ReRamSBPresetDevice (additive noise;
+    # the device is assumed calibrated to its symmetry point by a reference device)
+    "reram-sb": dict(model="soft-bounds", dw_min=0.002, up_down=0.0, w_max=1.25, w_min=-0.75,
+                     mult_noise=False, dw_min_dtod=0.3, up_down_dtod=0.01,
+                     w_max_dtod=0.3 / 1.25, w_min_dtod=0.3 / 0.75, dw_min_std=3.75,
+                     write_noise_std=56.0),
+    # ReRAM, exponential-step fit of the same measurements (Gong et al. 2018), as
+    # aihwkit's ReRamESPresetDevice
+    "reram-es": dict(model="exp-step", dw_min=0.00135, up_down=0.259359, w_max=1.0,
+                     w_min=-1.0, a=-0.5, b=-0.5, gamma_up=5.0, gamma_down=5.0,
+                     A_up=-1.18445, A_down=-0.081404, dw_min_dtod=0.2, up_down_dtod=0.05,
+                     w_max_dtod=0.3, w_min_dtod=0.3, dw_min_std=5.0, write_noise_std=75.0),
+}
+
+
+def preset(name: str, **overrides) -> PulseModel:
+    """A :data:`PRESETS` device, with any parameter overridden."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})",
+                          None, "device.preset")
+    return model_from_dict({**PRESETS[name], **overrides})

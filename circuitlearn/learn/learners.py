@@ -95,6 +95,15 @@ class NetlistLearner:
     def evaluate(self, x, t) -> dict:
         return evaluate_task(self.device, x, t, self.loss)
 
+    def device_state(self):
+        """The pulsed devices' state for the checkpoint (None without them)."""
+        p = self.device.programmer
+        return None if p is None else p.state()
+
+    def load_device_state(self, st):
+        self.device.programmer.load_state(st)
+        self.device.sync_programmer()
+
 
 def fit_task(cfg, device, data, out_dir, resume=False, log=print, progress=False, on_epoch=None):
     """Train a netlist task (``cfg``: :func:`~circuitlearn.learn.task.load_task`, ``device``:

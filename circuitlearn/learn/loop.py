@@ -140,6 +140,12 @@ def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs
         vel = _checkpoint_parameters(ckpt, arrays, [f"vel{i}" for i in range(len(params))],
                                      params) if "vel0" in arrays else None
         learner.set_parameters(params)
+        if "device" in meta:
+            dev = {k[4:]: v for k, v in arrays.items() if k.startswith("dev_")} | meta["device"]
+            try:
+                learner.load_device_state(dev)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise DataError(f"{ckpt}: its device state cannot be restored ({exc})") from None
         state = optim.SGDState(meta["sgd_epoch"], meta["sgd_step"],
                                tuple(vel) if vel is not None else None)
         if sgd.momentum and state.velocity is None:
@@ -225,6 +231,11 @@ def save_checkpoint(path, learner, state, rng, epoch, history, config, initial):
     meta = {"epoch": epoch, "sgd_epoch": state.epoch, "sgd_step": state.step,
             "rng": rng.bit_generator.state, "history": history, "config": strict_json(config),
             "initial": initial, "names": list(learner.names)}
+    dev = getattr(learner, "device_state", lambda: None)()
+    if dev:                  # pulsed devices: their arrays, and the scalars (RNG, clock) in meta
+        arrays |= {f"dev_{k}": v for k, v in dev.items() if isinstance(v, np.ndarray)}
+        meta["device"] = {k: (v.item() if isinstance(v, np.generic) else v)
+                          for k, v in dev.items() if not isinstance(v, np.ndarray)}
     arrays["meta"] = np.array(json.dumps(strict_json(meta), default=json_default))
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)

@@ -38,8 +38,19 @@
     batch_size = 16
     seed = 0
     n_check = 5                     # test predictions re-solved by ngspice on the trained deck
+    [device]                        # optional: the trainable elements are pulsed devices
+    preset = "reram-sb"             # a published fit (circuitlearn.device.physics.PRESETS), or
+    model = "soft-bounds"           # a step-response family and its aihwkit-named parameters:
+    dw_min = 0.01                   #   dw_min_std, dw_min_dtod, up_down, w_min, w_max, ...,
+    levels = 0                      #   levels, stuck_on_prob, drift_nu (device.physics)
+    rounding = "stochastic"         # pulse counts: "deterministic" | "stochastic"
+    manhattan = false               # one pulse of the update's sign
+    threshold = 0                   # no pulses below this many
+    pulse_budget = 0                # at most this many pulses per device per step (0: any)
+    pulse_energy = 0.0              # J per pulse (counted); step_time: s per step (drift)
 
-Every error names the file and the key (``ConfigError``).  :func:`load_task`
+The device window ``[w_min, w_max]`` maps linearly onto ``[g_min, g_max]`` (which must then
+be finite).  Every error names the file and the key (``ConfigError``).  :func:`load_task`
 returns the checked config as a plain dict of sections (JSON-able);
 :func:`build_device` and :func:`load_task_data` turn it into objects.
 """
@@ -165,9 +176,11 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path) from None
     cfg = copy.deepcopy(DEFAULTS, {id(REQUIRED): REQUIRED})   # the sentinel stays itself
+    device = data.pop("device", None)
     for sec, table in data.items():
         if sec not in DEFAULTS:
-            raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)})", path, sec)
+            raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)}, device)", path,
+                              sec)
         if not isinstance(table, dict):
             raise ConfigError("expected a table", path, sec)
         for key, val in table.items():
@@ -176,7 +189,8 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
                                   path, f"{sec}.{key}")
             cfg[sec][key] = _check(sec, key, val, path)
     for (sec, key), val in (overrides or {}).items():
-        cfg[sec][key] = _check(sec, key, val, "command line")
+        if sec != "device":              # the [device] table is merged whole, below
+            cfg[sec][key] = _check(sec, key, val, "command line")
     for sec, table in cfg.items():
         for key, val in table.items():
             if val is REQUIRED:
@@ -186,8 +200,23 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
     if cfg["data"]["path"].lower() not in BUNDLED:
         cfg["data"]["path"] = os.path.join(base, cfg["data"]["path"])
     _consistency(cfg, path)
+    cfg["device"] = _device_table(device, (overrides or {}).get(("device", None)), cfg, path)
     cfg["task_file"] = os.path.abspath(path)
     return cfg
+
+
+def _device_table(table, extra, cfg, where):
+    """The ``[device]`` table (pulsed-device physics, :mod:`circuitlearn.device.programming`),
+    with command-line ``KEY=VALUE`` settings merged in, checked by building it once."""
+    if table is None and not extra:
+        return {}
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError("expected a table", where, "device")
+    table = dict(table or {}) | dict(extra or {})
+    from circuitlearn.device.programming import programmer_from_config
+    c = cfg["circuit"]
+    programmer_from_config(table, 1, c["g_min"], c["g_max"], np.random.default_rng(0), where)
+    return table
 
 
 def _consistency(cfg, where):
@@ -257,9 +286,15 @@ def build_device(cfg: dict, backend: str | None = None):
                           f"(resistors: {', '.join(circuit.resistor_names[:12])}"
                           f"{' ...' if len(circuit.resistor_names) > 12 else ''})", where,
                           "circuit.trainable") from None
-    return NetlistDevice(circuit, c["inputs"], c["outputs"], trainable, c["g_min"], c["g_max"],
-                         backend=backend or c["backend"], diodes=c["diodes"],
-                         input_scale=c["input_scale"], input_offset=c["input_offset"])
+    dev = NetlistDevice(circuit, c["inputs"], c["outputs"], trainable, c["g_min"], c["g_max"],
+                        backend=backend or c["backend"], diodes=c["diodes"],
+                        input_scale=c["input_scale"], input_offset=c["input_offset"])
+    if cfg.get("device"):
+        from circuitlearn.device.programming import programmer_from_config
+        rng = np.random.default_rng([cfg["train"]["seed"], 8])   # the devices' own stream
+        dev.attach_programmer(programmer_from_config(cfg["device"], dev.n_trainable,
+                                                     c["g_min"], c["g_max"], rng, where))
+    return dev
 
 
 def _source_driven_nodes(circuit) -> set:

@@ -1,0 +1,154 @@
+"""How hardware turns a learning rule's desired conductance change into programming pulses.
+
+A :class:`Programmer` owns one :class:`~circuitlearn.device.physics.PulsedArray` (one
+device per trainable element) and maps its weight window ``[w_min, w_max]`` linearly onto
+the element's conductance window ``[g_min, g_max]`` (siemens):
+``g = g_min + (w - w_min) (g_max - g_min) / (w_max - w_min)``.  A desired change ``dg``
+becomes a pulse count per device ``n = dg / (g per dw_min)``, then:
+
+* ``rounding = "deterministic"`` (nearest integer) or ``"stochastic"`` (``floor(n)`` plus
+  one with probability ``n - floor(n)``: unbiased, ``E[pulses] = n``);
+* ``manhattan = true``: one pulse of the change's sign (sign / Manhattan updates);
+* ``threshold``: devices asked for fewer than this many pulses (in magnitude) get none;
+* ``pulse_budget``: at most this many pulses per device per step (0: no limit).
+
+It counts the pulses applied and their energy (``pulse_energy`` joules per pulse), and
+advances the device clock by ``step_time`` seconds per programming step, so drift acts
+between steps.  What the circuit sees is :meth:`conductances` (write noise and drift
+included).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuitlearn.device.physics import PulseModel, PulsedArray
+from circuitlearn.errors import ConfigError
+
+ROUNDING = ("deterministic", "stochastic")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """The update scheme (see the module docstring)."""
+    rounding: str = "stochastic"
+    manhattan: bool = False
+    threshold: int = 0
+    pulse_budget: int = 0
+    pulse_energy: float = 0.0
+    step_time: float = 0.0
+
+    def __post_init__(self):
+        if self.rounding not in ROUNDING:
+            raise ConfigError(f"must be one of {', '.join(ROUNDING)}; got {self.rounding!r}",
+                              None, "device.rounding")
+        if not isinstance(self.manhattan, bool):
+            raise ConfigError(f"must be true or false, got {self.manhattan!r}", None,
+                              "device.manhattan")
+        for name in ("threshold", "pulse_budget"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"must be a whole number >= 0, got {v!r}", None,
+                                  f"device.{name}")
+        for name in ("pulse_energy", "step_time"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise ConfigError(f"must be a finite number >= 0, got {v!r}", None,
+                                  f"device.{name}")
+
+
+SCHEME_KEYS = ("rounding", "manhattan", "threshold", "pulse_budget", "pulse_energy",
+               "step_time")
+
+
+class Programmer:
+    """Pulsed programming of ``n`` conductances in ``[g_min, g_max]`` (finite, S)."""
+
+    def __init__(self, model: PulseModel, scheme: Scheme, n: int, g_min: float, g_max: float,
+                 rng: np.random.Generator):
+        if not (np.isfinite(g_min) and np.isfinite(g_max) and 0 <= g_min < g_max):
+            raise ConfigError(f"a pulsed device needs a finite conductance window "
+                              f"0 <= g_min < g_max, got [{g_min}, {g_max}]", None,
+                              "circuit.g_max")
+        self.model, self.scheme = model, scheme
+        self.g_min, self.g_max = float(g_min), float(g_max)
+        self.rng = rng
+        self.devices = PulsedArray(model, n, rng)
+        self.scale = (self.g_max - self.g_min) / (model.w_max - model.w_min)   # S per unit w
+        self.time = 0.0
+        self.energy = 0.0
+
+    # ---------------------------------------------------------------- mapping
+    def to_w(self, g):
+        return self.model.w_min + (np.asarray(g, dtype=np.float64) - self.g_min) / self.scale
+
+    def to_g(self, w):
+        return self.g_min + (np.asarray(w, dtype=np.float64) - self.model.w_min) * self.scale
+
+    def conductances(self) -> np.ndarray:
+        """What the circuit sees now (write noise, drift; clipped at 0 S)."""
+        return np.maximum(self.to_g(self.devices.apparent(self.time)), 0.0)
+
+    # ------------------------------------------------------------ programming
+    def set(self, g) -> np.ndarray:
+        """Program absolute conductances (initialisation): each device as close as it goes."""
+        self.devices.set(self.to_w(g), t=self.time)
+        return self.conductances()
+
+    def pulses_for(self, dg) -> np.ndarray:
+        """The signed pulse count the scheme gives each device for the change ``dg``."""
+        s = self.scheme
+        n = np.asarray(dg, dtype=np.float64) / (self.scale * self.devices.dw)
+        n = np.where(np.isfinite(n), n, 0.0)
+        if s.manhattan:
+            k = np.sign(n)
+        elif s.rounding == "deterministic":
+            k = np.rint(n)
+        else:
+            lo = np.floor(n)
+            k = lo + (self.rng.random(n.shape) < (n - lo))
+        if s.threshold:
+            k = np.where(np.abs(k) < s.threshold, 0.0, k)
+        if s.pulse_budget:
+            k = np.clip(k, -s.pulse_budget, s.pulse_budget)
+        return k.astype(np.int64)
+
+    def program(self, dg) -> np.ndarray:
+        """Apply the change ``dg`` by pulses; returns the conductances the circuit now sees."""
+        k = self.pulses_for(dg)
+        before = self.devices.pulses
+        self.time += self.scheme.step_time
+        self.devices.pulse(k, t=self.time)
+        self.energy += (self.devices.pulses - before) * self.scheme.pulse_energy
+        return self.conductances()
+
+    # ----------------------------------------------------------------- report
+    def report(self) -> dict:
+        d = self.devices
+        return {"pulses": int(d.pulses), "programming_energy_J": float(self.energy),
+                "devices": int(d.n), "stuck_on": int(np.sum(d.stuck == 1)),
+                "stuck_off": int(np.sum(d.stuck == -1)), "device_time_s": float(self.time)}
+
+    def state(self) -> dict:
+        return {**self.devices.state(), "time": np.float64(self.time),
+                "energy": np.float64(self.energy)}
+
+    def load_state(self, st: dict) -> None:
+        self.devices.load_state(st)
+        self.time, self.energy = float(st["time"]), float(st["energy"])
+
+
+def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
+                           rng: np.random.Generator, where: str | None = None) -> Programmer:
+    """A :class:`Programmer` from a TOML ``[device]`` table: the scheme's keys
+    (:data:`SCHEME_KEYS`), ``preset`` and the :class:`PulseModel` parameters."""
+    from circuitlearn.device.physics import model_from_dict
+    table = dict(table)
+    sch = {k: table.pop(k) for k in SCHEME_KEYS if k in table}
+    try:
+        scheme = Scheme(**sch)
+        model = model_from_dict(table, where)
+        return Programmer(model, scheme, n, g_min, g_max, rng)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, where, exc.key) from None
