@@ -238,3 +238,40 @@ def test_bad_device_settings_are_located_errors(tmp_path, capsys):
     assert "[device.rounding]" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "o"), "--device-set", "levels=4"]) == 1
     assert "not yet for DRN configs" in capsys.readouterr().err
+
+
+def test_read_noise_and_adc_act_on_what_measure_returns():
+    from circuitlearn.device.readout import ReadOut
+    rng = np.random.default_rng(0)
+    V = np.full((2000, 50), 0.123456)
+    noisy = ReadOut(read_noise_std=1e-3).read(V, rng)
+    assert np.std(noisy - V) == pytest.approx(1e-3, rel=0.02)
+    adc = ReadOut(adc_bits=4, adc_range=1.0)
+    q = adc.read(np.array([-2.0, -1.0, 0.0, 0.1, 0.2, 0.9, 3.0]), rng)
+    codes = -1.0 + np.arange(16) * adc.step
+    assert np.all(np.isin(np.round(q, 12), np.round(codes, 12)))
+    assert q[0] == -1.0 and q[-1] == 1.0 and abs(q[3] - 0.1) <= adc.step / 2
+
+
+def test_a_task_with_read_noise_resumes_bit_identically(tmp_path, capsys):
+    from circuitlearn.cli import main
+    cfg = _task(tmp_path, 'read_noise_std = 1e-4\nadc_bits = 12\nadc_range = 2.0\n')
+    common = ["train", "--config", cfg, "--no-progress", "--epochs"]
+    assert main(common + ["2", "--out", str(tmp_path / "a")]) == 0
+    full = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(common + ["1", "--out", str(tmp_path / "b")]) == 0
+    assert main(common + ["2", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert resumed["test_mse"] == full["test_mse"] and "device" not in full
+
+
+def test_nonideality_sweep_smoke_prints_levels_and_errors(tmp_path):
+    cmd = [sys.executable, os.path.join(ROOT, "experiments", "nonideality_sweep.py"), "--smoke",
+           "--out", str(tmp_path / "sweep")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert last["levels"] == [4, 256] and len(last["test_error_vs_levels"]) == 2
+    assert all(0 <= e <= 1 for e in last["test_error_vs_levels"])
+    assert len(last["drift_time_s_ep"]) == 2 and "stuck_fraction_exact" in last
+    assert (tmp_path / "sweep" / "sweep.png").exists()

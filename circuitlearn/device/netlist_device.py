@@ -107,6 +107,8 @@ class NetlistDevice:
         self.trainable = np.asarray(trainable, dtype=np.int64)
         self.g_min, self.g_max = float(g_min), float(g_max)
         self.programmer = None          # a pulsed-device Programmer (attach_programmer)
+        self.reader = None              # a ReadOut (read noise, ADC) applied by measure()
+        self.read_rng = None
         if not 0.0 <= self.g_min <= self.g_max:
             raise ValueError(f"need 0 <= g_min <= g_max, got {g_min}, {g_max}")
         self.backend, self.diodes, self.tol = backend, diodes, float(tol)
@@ -298,7 +300,19 @@ class NetlistDevice:
         v[2] = False
 
     def measure(self) -> np.ndarray:
-        """Settle and read every node voltage of the user's circuit ``[B, n_nodes]``."""
+        """Settle and read every node voltage of the user's circuit ``[B, n_nodes]`` (through
+        the attached read-out, :meth:`attach_reader`, when there is one)."""
+        V = self._settle()
+        if self.reader is not None and self.reader.active:
+            V = self.reader.read(V, self.read_rng)
+        return V
+
+    def attach_reader(self, reader, rng) -> None:
+        """Read every voltage through ``reader`` (:class:`~circuitlearn.device.readout.ReadOut`),
+        its noise drawn from ``rng``."""
+        self.reader, self.read_rng = reader, rng
+
+    def _settle(self) -> np.ndarray:
         if self._sources is None:
             raise RuntimeError("set_inputs() before measure()")
         mode = self._mode

@@ -87,8 +87,10 @@ class Programmer:
         return self.g_min + (np.asarray(w, dtype=np.float64) - self.model.w_min) * self.scale
 
     def conductances(self) -> np.ndarray:
-        """What the circuit sees now (write noise, drift; clipped at 0 S)."""
-        return np.maximum(self.to_g(self.devices.apparent(self.time)), 0.0)
+        """What the circuit sees now (write noise, drift), never below the window's floor
+        (``g_min``, or 1e-9 g_max for a window from 0 S: a device is never a perfect open)."""
+        floor = self.g_min if self.g_min > 0 else 1e-9 * self.g_max
+        return np.maximum(self.to_g(self.devices.apparent(self.time)), floor)
 
     # ------------------------------------------------------------ programming
     def set(self, g) -> np.ndarray:
@@ -99,7 +101,8 @@ class Programmer:
     def pulses_for(self, dg) -> np.ndarray:
         """The signed pulse count the scheme gives each device for the change ``dg``."""
         s = self.scheme
-        n = np.asarray(dg, dtype=np.float64) / (self.scale * self.devices.dw)
+        with np.errstate(divide="ignore", invalid="ignore"):   # a device with no step: 0
+            n = np.asarray(dg, dtype=np.float64) / (self.scale * self.devices.dw)
         n = np.where(np.isfinite(n), n, 0.0)
         if s.manhattan:
             k = np.sign(n)
@@ -144,7 +147,8 @@ def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
     """A :class:`Programmer` from a TOML ``[device]`` table: the scheme's keys
     (:data:`SCHEME_KEYS`), ``preset`` and the :class:`PulseModel` parameters."""
     from circuitlearn.device.physics import model_from_dict
-    table = dict(table)
+    from circuitlearn.device.readout import READ_KEYS
+    table = {k: v for k, v in table.items() if k not in READ_KEYS}
     sch = {k: table.pop(k) for k in SCHEME_KEYS if k in table}
     try:
         scheme = Scheme(**sch)

@@ -37,6 +37,8 @@ def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
     a = cfg["algorithm"]
     if a["rule"] == "coupled":
         return rules.coupled_step(device, x, t, loss, a["eta"])
+    if a["rule"] == "exact":
+        return rules.exact_step(device, x, t, loss)
     return rules.ep_step(device, x, t, loss, ep.EPConfig(a["estimator"], a["nudging"], a["beta"]),
                          rng)
 
@@ -96,13 +98,20 @@ class NetlistLearner:
         return evaluate_task(self.device, x, t, self.loss)
 
     def device_state(self):
-        """The pulsed devices' state for the checkpoint (None without them)."""
-        p = self.device.programmer
-        return None if p is None else p.state()
+        """The pulsed devices' and read-out's state for the checkpoint (None without them)."""
+        d = self.device
+        st = {} if d.programmer is None else d.programmer.state()
+        if d.read_rng is not None:
+            st["read_rng"] = d.read_rng.bit_generator.state
+        return st or None
 
     def load_device_state(self, st):
-        self.device.programmer.load_state(st)
-        self.device.sync_programmer()
+        d = self.device
+        if d.programmer is not None:
+            d.programmer.load_state(st)
+            d.sync_programmer()
+        if d.read_rng is not None:
+            d.read_rng.bit_generator.state = st["read_rng"]
 
 
 def fit_task(cfg, device, data, out_dir, resume=False, log=print, progress=False, on_epoch=None):

@@ -21,7 +21,7 @@
     kind = "regression"             # or "classification"
     test_fraction = 0.2
     [algorithm]
-    rule = "ep"                     # or "coupled"
+    rule = "ep"                     # or "coupled", or "exact" (implicit differentiation, the yardstick)
     estimator = "centered"          # one-sided | negative | centered | random-sign  (EP)
     nudging = "current"             # or "conductance"  (EP)
     beta = 1e-3                     # EP nudging: A/V per unit of dC/dv (current) or S (conductance)
@@ -48,6 +48,8 @@
     threshold = 0                   # no pulses below this many
     pulse_budget = 0                # at most this many pulses per device per step (0: any)
     pulse_energy = 0.0              # J per pulse (counted); step_time: s per step (drift)
+    read_noise_std = 0.0            # V of Gaussian noise on every voltage read
+    adc_bits = 0                    # read-out ADC resolution (0: none) over +-adc_range V
 
 The device window ``[w_min, w_max]`` maps linearly onto ``[g_min, g_max]`` (which must then
 be finite).  Every error names the file and the key (``ConfigError``).  :func:`load_task`
@@ -61,6 +63,8 @@ import math
 import os
 
 import numpy as np
+
+from circuitlearn.device.readout import READ_KEYS
 
 from circuitlearn.errors import ConfigError, DataError
 
@@ -83,7 +87,7 @@ CHOICES = {
     ("circuit", "backend"): ("numba", "ngspice"),
     ("circuit", "init"): ("netlist", "uniform"),
     ("data", "kind"): ("regression", "classification"),
-    ("algorithm", "rule"): ("ep", "coupled"),
+    ("algorithm", "rule"): ("ep", "coupled", "exact"),
     ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random", "random-sign"),
     ("algorithm", "nudging"): ("current", "conductance"),
     ("algorithm", "loss"): ("mse", "xent"),
@@ -215,8 +219,18 @@ def _device_table(table, extra, cfg, where):
     table = dict(table or {}) | dict(extra or {})
     from circuitlearn.device.programming import programmer_from_config
     c = cfg["circuit"]
-    programmer_from_config(table, 1, c["g_min"], c["g_max"], np.random.default_rng(0), where)
+    if set(table) - set(READ_KEYS):
+        programmer_from_config(table, 1, c["g_min"], c["g_max"], np.random.default_rng(0), where)
+    _readout(table, where)
     return table
+
+
+def _readout(table, where):
+    from circuitlearn.device.readout import ReadOut
+    try:
+        return ReadOut(**{k: table[k] for k in READ_KEYS if k in table})
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, where, exc.key) from None
 
 
 def _consistency(cfg, where):
@@ -289,11 +303,14 @@ def build_device(cfg: dict, backend: str | None = None):
     dev = NetlistDevice(circuit, c["inputs"], c["outputs"], trainable, c["g_min"], c["g_max"],
                         backend=backend or c["backend"], diodes=c["diodes"],
                         input_scale=c["input_scale"], input_offset=c["input_offset"])
-    if cfg.get("device"):
+    table = cfg.get("device") or {}
+    if set(table) - set(READ_KEYS):
         from circuitlearn.device.programming import programmer_from_config
         rng = np.random.default_rng([cfg["train"]["seed"], 8])   # the devices' own stream
-        dev.attach_programmer(programmer_from_config(cfg["device"], dev.n_trainable,
+        dev.attach_programmer(programmer_from_config(table, dev.n_trainable,
                                                      c["g_min"], c["g_max"], rng, where))
+    if set(table) & set(READ_KEYS):
+        dev.attach_reader(_readout(table, where), np.random.default_rng([cfg["train"]["seed"], 9]))
     return dev
 
 
