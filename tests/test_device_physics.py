@@ -213,6 +213,8 @@ def test_a_netlist_task_trains_on_pulsed_devices_and_resumes_bit_identically(tmp
     assert main(common + ["3", "--out", str(tmp_path / "a")]) == 0
     full = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert full["device"]["pulses"] > 0 and full["test_mse"] < full["initial_test_mse"]
+    # the exported deck holds the devices' conductances: ngspice reproduces the outputs
+    assert full["ngspice"]["checked"] == 5 and full["ngspice"]["max_abs_dy_same_model"] < 1e-9
     assert full["device"]["programming_energy_J"] == pytest.approx(
         1e-12 * full["device"]["pulses"])
     res = json.loads((tmp_path / "a" / "results.json").read_text())
