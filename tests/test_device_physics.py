@@ -238,8 +238,9 @@ def test_bad_device_settings_are_located_errors(tmp_path, capsys):
     cfg = _task(tmp_path, 'rounding = "up"\n')
     assert main(["train", "--config", cfg, "--out", str(tmp_path / "o")]) == 1
     assert "[device.rounding]" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path / "o"), "--device-set", "levels=4"]) == 1
-    assert "not yet for DRN configs" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "o"), "--g-max", "1", "--device-set",
+                 "read_noise_std=0.01"]) == 1
+    assert "not yet on the layered DRN simulator" in capsys.readouterr().err
 
 
 def test_read_noise_and_adc_act_on_what_measure_returns():
@@ -277,3 +278,25 @@ def test_nonideality_sweep_smoke_prints_levels_and_errors(tmp_path):
     assert all(0 <= e <= 1 for e in last["test_error_vs_levels"])
     assert len(last["drift_time_s_ep"]) == 2 and "stuck_fraction_exact" in last
     assert (tmp_path / "sweep" / "sweep.png").exists()
+
+
+def test_a_drn_config_trains_on_pulsed_devices_and_resumes_bit_identically(tmp_path, capsys):
+    from circuitlearn.cli import main
+    common = ["train", "--no-progress", "--n-train", "96", "--n-test", "48", "--hidden", "16",
+              "--beta", "0.1",
+              "--g-max", "1.0", "--device-set", "model=soft-bounds", "--device-set",
+              "dw_min=0.01", "--device-set", "dw_min_std=0.2", "--device-set",
+              "stuck_on_prob=0.05", "--epochs"]
+    assert main(common + ["2", "--out", str(tmp_path / "a")]) == 0
+    full = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert full["device"]["pulses"] > 0 and full["device"]["stuck_on"] > 0
+    assert main(common + ["1", "--out", str(tmp_path / "b")]) == 0
+    assert main(common + ["2", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert resumed["test_error"] == full["test_error"] and resumed["device"] == full["device"]
+    # a changed device on resume is refused; an infinite window is a located error
+    assert main(common[:-1] + ["--device-set", "levels=8", "--epochs", "3", "--out",
+                               str(tmp_path / "b"), "--resume"]) == 1
+    assert "cannot change [device]" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "c"), "--device-set", "levels=4"]) == 1
+    assert "finite conductance window" in capsys.readouterr().err

@@ -61,12 +61,8 @@ def run_task(args, drn_overrides: dict) -> int:
         ckpt = os.path.join(args.out, "checkpoint.npz")
         if os.path.exists(ckpt):
             meta, _ = loop.load_checkpoint(ckpt)
-            saved_device = meta["config"].get("device", {})
-            if device_set and cfg["device"] != saved_device:
-                raise ConfigError("cannot change [device] when resuming (the devices' state is "
-                                  "in the checkpoint); start a new --out instead",
-                                  "command line", "--device-set")
-            cfg = loop.resumed_config(meta["config"], overrides, learners.TASK_RESUMABLE)
+            cfg = loop.resumed_config(meta["config"], overrides | (
+                {("device", None): device_set} if device_set else {}), learners.TASK_RESUMABLE)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     device = build_device(cfg)
     data = load_task_data(cfg)

@@ -158,9 +158,11 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
             raise ConfigError(f"cannot read config ({exc.strerror})", path) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path) from None
+        device = data.pop("device", None)
         for sec, table in data.items():
             if sec not in DEFAULTS:
-                raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)})", path, sec)
+                raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)}, device)",
+                                  path, sec)
             if not isinstance(table, dict):
                 raise ConfigError("expected a table", path, sec)
             for key, val in table.items():
@@ -168,9 +170,16 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
                     raise ConfigError(f"unknown key (known in [{sec}]: "
                                       f"{', '.join(DEFAULTS[sec])})", path, f"{sec}.{key}")
                 cfg[sec][key] = _check_value(sec, key, val, path)
+    else:
+        device = None
     for (sec, key), val in (overrides or {}).items():
-        cfg[sec][key] = _check_value(sec, key, val, "command line")
+        if sec != "device":
+            cfg[sec][key] = _check_value(sec, key, val, "command line")
     _check_consistency(cfg, path or "command line")
+    from circuitlearn.learn.task import device_table
+    m = cfg["model"]
+    cfg["device"] = device_table(device, (overrides or {}).get(("device", None)), m["g_min"],
+                                 m["g_max"], path or "command line", readout=False)
     return cfg
 
 
@@ -261,7 +270,15 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
     rng = np.random.default_rng(cfg["train"]["seed"])
     if not resume:
         init_device(dev, sizes, cfg, rng)
-    learner = LayeredLearner(dev, loss, ep_cfg, cfg["train"]["eval_batch"])
+    programmer = None
+    if cfg.get("device"):
+        from circuitlearn.device.programming import programmer_from_config
+        n_w = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        programmer = programmer_from_config(cfg["device"], n_w, cfg["model"]["g_min"],
+                                            cfg["model"]["g_max"],
+                                            np.random.default_rng([cfg["train"]["seed"], 8]),
+                                            "device")
+    learner = LayeredLearner(dev, loss, ep_cfg, cfg["train"]["eval_batch"], programmer)
     t = cfg["train"]
     title = (f"DRN {'-'.join(map(str, sizes))} on {t['dataset']} ({t['device']}): "
              f"{cfg['algorithm']['estimator']} EP, {cfg['algorithm']['nudging']} nudging")
@@ -326,20 +343,24 @@ def run_train(args) -> int:
     if args.config and is_task_file(args.config):
         from circuitlearn.cli.task import run_task
         return run_task(args, _overrides(args))
-    if args.device_set:
-        raise ConfigError("pulsed-device physics ([device]) is available for netlist tasks "
-                          "(a config with [circuit], e.g. experiments/configs/"
-                          "drn_digits_4x4.toml for a DRN deck), not yet for DRN configs",
-                          "command line", "--device-set")
-    cfg = load_config(args.config, _overrides(args))
+    from circuitlearn.cli.task import parse_device_set
+    device_set = parse_device_set(args.device_set)
+    ov = _overrides(args) | ({("device", None): device_set} if device_set else {})
+    cfg = load_config(args.config, ov)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    results, _ = run_training(cfg, args.out, resume=args.resume, overrides=_overrides(args),
-                                 progress=not args.no_progress, log=log)
+    results, learner = run_training(cfg, args.out, resume=args.resume, overrides=ov,
+                                    progress=not args.no_progress, log=log)
     h = results["epochs"]
     summary = {"out": args.out, "epochs": len(h),
                "test_error": h[-1]["test_error"] if h else None,
                "test_accuracy": 1 - h[-1]["test_error"] if h else None,
                "seconds_per_epoch": float(np.mean([e["seconds"] for e in h])) if h else None}
+    if learner.programmer is not None:
+        from circuitlearn.cli.task import _add_to_results
+        summary["device"] = learner.programmer.report()
+        log("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
+            "stuck on, {stuck_off} stuck off of {devices}".format(**summary["device"]))
+        _add_to_results(args.out, {"device": summary["device"]})
     print(json.dumps(summary))
     return 0
 

@@ -69,8 +69,8 @@ class Programmer:
                  rng: np.random.Generator):
         if not (np.isfinite(g_min) and np.isfinite(g_max) and 0 <= g_min < g_max):
             raise ConfigError(f"a pulsed device needs a finite conductance window "
-                              f"0 <= g_min < g_max, got [{g_min}, {g_max}]", None,
-                              "circuit.g_max")
+                              f"0 <= g_min < g_max (circuit.g_max of a task, model.g_max of "
+                              f"a DRN config), got [{g_min}, {g_max}]", None, "g_max")
         self.model, self.scheme = model, scheme
         self.g_min, self.g_max = float(g_min), float(g_max)
         self.rng = rng

@@ -179,8 +179,14 @@ class LayeredLearner:
     task = "classification"
     hint = "lower the learning rate or beta"
 
-    def __init__(self, device, loss: Loss, ep_cfg: ep.EPConfig, eval_batch: int = 500):
+    def __init__(self, device, loss: Loss, ep_cfg: ep.EPConfig, eval_batch: int = 500,
+                 programmer=None):
         self.device, self.loss, self.ep_cfg, self.eval_batch = device, loss, ep_cfg, eval_batch
+        # pulsed devices (device.programming.Programmer) holding every conductance, in
+        # W_1..W_L row-major order; they start where the device's conductances are
+        self.programmer = programmer
+        if programmer is not None:
+            self._put(programmer.set(self._flat(device.conductances())))
         self.n_layers = len(device.sizes) - 1
         self.names = tuple(f"w{l}" for l in range(self.n_layers)) + \
             tuple(f"b{l}" for l in range(self.n_layers))
@@ -204,7 +210,28 @@ class LayeredLearner:
         return loop.Step(res.grad_w + res.grad_b, res.loss, wrong, res.unstable)
 
     def program(self, deltas):
-        self.device.program(*optim.split(deltas, self.n_layers))
+        if self.programmer is None:
+            self.device.program(*optim.split(deltas, self.n_layers))
+            return
+        dw, db = optim.split(deltas, self.n_layers)
+        g = self.programmer.program(self._flat(dw))
+        self._put(g, [b + d for b, d in zip(self.device.biases(), db)])
+
+    def _flat(self, ws):
+        return np.concatenate([np.asarray(w, dtype=np.float64).ravel() for w in ws])
+
+    def _put(self, g, biases=None):
+        shapes = [w.shape for w in self.device.conductances()]
+        cuts = np.cumsum([0] + [a * b for a, b in shapes])
+        ws = [g[cuts[l]:cuts[l + 1]].reshape(shapes[l]) for l in range(len(shapes))]
+        self.device.set_parameters(ws, biases)
+
+    def device_state(self):
+        return None if self.programmer is None else self.programmer.state()
+
+    def load_device_state(self, st):
+        self.programmer.load_state(st)
+        self._put(self.programmer.conductances())
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes of ``x`` from the free state (in batches of ``eval_batch``)."""

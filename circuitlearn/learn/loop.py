@@ -292,6 +292,13 @@ def resumed_config(saved: dict, overrides: dict, resumable) -> dict:
     a key not in ``resumable`` that differs from the checkpoint is refused (ConfigError)."""
     out = copy.deepcopy(saved)
     for (sec, key), val in overrides.items():
+        if sec == "device":              # the [device] table: its state is in the checkpoint
+            have = out.get("device", {})
+            if {**have, **val} != have:
+                raise ConfigError("cannot change [device] when resuming (the devices' state "
+                                  "is in the checkpoint); start a new --out instead",
+                                  "command line", "--device-set")
+            continue
         if out[sec][key] == val:
             continue
         if (sec, key) not in resumable:

@@ -204,23 +204,29 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
     if cfg["data"]["path"].lower() not in BUNDLED:
         cfg["data"]["path"] = os.path.join(base, cfg["data"]["path"])
     _consistency(cfg, path)
-    cfg["device"] = _device_table(device, (overrides or {}).get(("device", None)), cfg, path)
+    c = cfg["circuit"]
+    cfg["device"] = device_table(device, (overrides or {}).get(("device", None)), c["g_min"],
+                                 c["g_max"], path)
     cfg["task_file"] = os.path.abspath(path)
     return cfg
 
 
-def _device_table(table, extra, cfg, where):
+def device_table(table, extra, g_min, g_max, where, readout: bool = True):
     """The ``[device]`` table (pulsed-device physics, :mod:`circuitlearn.device.programming`),
-    with command-line ``KEY=VALUE`` settings merged in, checked by building it once."""
+    with command-line ``KEY=VALUE`` settings merged in, checked by building it once for the
+    conductance window ``[g_min, g_max]``; ``readout=False`` refuses the read-out keys."""
     if table is None and not extra:
         return {}
     if table is not None and not isinstance(table, dict):
         raise ConfigError("expected a table", where, "device")
     table = dict(table or {}) | dict(extra or {})
     from circuitlearn.device.programming import programmer_from_config
-    c = cfg["circuit"]
+    if not readout and set(table) & set(READ_KEYS):
+        raise ConfigError(f"{', '.join(sorted(set(table) & set(READ_KEYS)))}: read noise and "
+                          "ADCs act on netlist tasks' devices, not yet on the layered DRN "
+                          "simulator", where, "device")
     if set(table) - set(READ_KEYS):
-        programmer_from_config(table, 1, c["g_min"], c["g_max"], np.random.default_rng(0), where)
+        programmer_from_config(table, 1, g_min, g_max, np.random.default_rng(0), where)
     _readout(table, where)
     return table
 
