@@ -238,9 +238,8 @@ def test_bad_device_settings_are_located_errors(tmp_path, capsys):
     cfg = _task(tmp_path, 'rounding = "up"\n')
     assert main(["train", "--config", cfg, "--out", str(tmp_path / "o")]) == 1
     assert "[device.rounding]" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path / "o"), "--g-max", "1", "--device-set",
-                 "read_noise_std=0.01"]) == 1
-    assert "not yet on the layered DRN simulator" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "o"), "--device-set", "adc_bits=99"]) == 1
+    assert "[device.adc_bits]" in capsys.readouterr().err
 
 
 def test_read_noise_and_adc_act_on_what_measure_returns():
@@ -300,3 +299,23 @@ def test_a_drn_config_trains_on_pulsed_devices_and_resumes_bit_identically(tmp_p
     assert "cannot change [device]" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "c"), "--device-set", "levels=4"]) == 1
     assert "finite conductance window" in capsys.readouterr().err
+
+
+def test_read_noise_on_a_drn_config_changes_training_and_resumes(tmp_path, capsys):
+    from circuitlearn.cli import main
+    base = ["train", "--no-progress", "--n-train", "96", "--n-test", "48", "--hidden", "16",
+            "--beta", "0.1"]
+    common = base + ["--device-set", "read_noise_std=0.05", "--device-set", "adc_bits=8",
+                     "--device-set", "adc_range=40", "--epochs"]
+    assert main(common + ["2", "--out", str(tmp_path / "a")]) == 0
+    noisy = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(base + ["--epochs", "2", "--out", str(tmp_path / "c")]) == 0
+    clean = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    a, c = np.load(tmp_path / "a" / "checkpoint.npz"), np.load(tmp_path / "c" / "checkpoint.npz")
+    assert not np.array_equal(a["w0"], c["w0"])            # the read-out acted on learning
+    assert main(common + ["1", "--out", str(tmp_path / "b")]) == 0
+    assert main(common + ["2", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    b = np.load(tmp_path / "b" / "checkpoint.npz")
+    assert resumed["test_error"] == noisy["test_error"] and np.array_equal(a["w0"], b["w0"])
+    assert clean["test_error"] is not None

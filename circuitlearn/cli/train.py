@@ -179,7 +179,7 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
     from circuitlearn.learn.task import device_table
     m = cfg["model"]
     cfg["device"] = device_table(device, (overrides or {}).get(("device", None)), m["g_min"],
-                                 m["g_max"], path or "command line", readout=False)
+                                 m["g_max"], path or "command line")
     return cfg
 
 
@@ -271,7 +271,14 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
     if not resume:
         init_device(dev, sizes, cfg, rng)
     programmer = None
-    if cfg.get("device"):
+    table = cfg.get("device") or {}
+    from circuitlearn.device.readout import READ_KEYS
+    if set(table) & set(READ_KEYS):
+        from circuitlearn.device.readout import ReadThrough
+        from circuitlearn.learn.task import readout_of
+        dev = ReadThrough(dev, readout_of(table, "device"),
+                          np.random.default_rng([cfg["train"]["seed"], 9]))
+    if set(table) - set(READ_KEYS):
         from circuitlearn.device.programming import programmer_from_config
         n_w = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         programmer = programmer_from_config(cfg["device"], n_w, cfg["model"]["g_min"],

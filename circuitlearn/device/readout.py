@@ -54,3 +54,22 @@ class ReadOut:
             r, s = self.adc_range, self.step
             V = np.clip(-r + np.round((V + r) / s) * s, -r, r)
         return V
+
+
+class ReadThrough:
+    """A layered device (:class:`~circuitlearn.device.base.Device`, any backend) whose
+    :meth:`measure` reads every layer's voltages through a :class:`ReadOut`; everything
+    else is the wrapped device's."""
+
+    def __init__(self, device, reader: ReadOut, rng: np.random.Generator):
+        self._device, self.reader, self.read_rng = device, reader, rng
+
+    def measure(self) -> list:
+        return [self.reader.read(v, self.read_rng) for v in self._device.measure()]
+
+    def measure_by_name(self) -> dict:
+        return {n: v[:, k] for names, v in zip(self._device.node_names(), self.measure())
+                for k, n in enumerate(names)}
+
+    def __getattr__(self, name):
+        return getattr(self._device, name)

@@ -227,11 +227,17 @@ class LayeredLearner:
         self.device.set_parameters(ws, biases)
 
     def device_state(self):
-        return None if self.programmer is None else self.programmer.state()
+        st = {} if self.programmer is None else self.programmer.state()
+        if getattr(self.device, "read_rng", None) is not None:
+            st["read_rng"] = self.device.read_rng.bit_generator.state
+        return st or None
 
     def load_device_state(self, st):
-        self.programmer.load_state(st)
-        self._put(self.programmer.conductances())
+        if self.programmer is not None:
+            self.programmer.load_state(st)
+            self._put(self.programmer.conductances())
+        if getattr(self.device, "read_rng", None) is not None:
+            self.device.read_rng.bit_generator.state = st["read_rng"]
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes of ``x`` from the free state (in batches of ``eval_batch``)."""

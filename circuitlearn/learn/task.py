@@ -211,27 +211,23 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
     return cfg
 
 
-def device_table(table, extra, g_min, g_max, where, readout: bool = True):
+def device_table(table, extra, g_min, g_max, where):
     """The ``[device]`` table (pulsed-device physics, :mod:`circuitlearn.device.programming`),
     with command-line ``KEY=VALUE`` settings merged in, checked by building it once for the
-    conductance window ``[g_min, g_max]``; ``readout=False`` refuses the read-out keys."""
+    conductance window ``[g_min, g_max]``."""
     if table is None and not extra:
         return {}
     if table is not None and not isinstance(table, dict):
         raise ConfigError("expected a table", where, "device")
     table = dict(table or {}) | dict(extra or {})
     from circuitlearn.device.programming import programmer_from_config
-    if not readout and set(table) & set(READ_KEYS):
-        raise ConfigError(f"{', '.join(sorted(set(table) & set(READ_KEYS)))}: read noise and "
-                          "ADCs act on netlist tasks' devices, not yet on the layered DRN "
-                          "simulator", where, "device")
     if set(table) - set(READ_KEYS):
         programmer_from_config(table, 1, g_min, g_max, np.random.default_rng(0), where)
-    _readout(table, where)
+    readout_of(table, where)
     return table
 
 
-def _readout(table, where):
+def readout_of(table, where):
     from circuitlearn.device.readout import ReadOut
     try:
         return ReadOut(**{k: table[k] for k in READ_KEYS if k in table})
@@ -316,7 +312,7 @@ def build_device(cfg: dict, backend: str | None = None):
         dev.attach_programmer(programmer_from_config(table, dev.n_trainable,
                                                      c["g_min"], c["g_max"], rng, where))
     if set(table) & set(READ_KEYS):
-        dev.attach_reader(_readout(table, where), np.random.default_rng([cfg["train"]["seed"], 9]))
+        dev.attach_reader(readout_of(table, where), np.random.default_rng([cfg["train"]["seed"], 9]))
     return dev
 
 
