@@ -55,14 +55,13 @@ def run_task(args, drn_overrides: dict) -> int:
     from circuitlearn.netlist.writer import write_netlist
     overrides = task_overrides(drn_overrides)
     device_set = parse_device_set(getattr(args, "device_set", None))
-    cfg = load_task(args.config, overrides | ({("device", None): device_set} if device_set
-                                               else {}))
+    cfg = load_task(args.config, overrides, device_set)
     if args.resume:
         ckpt = os.path.join(args.out, "checkpoint.npz")
         if os.path.exists(ckpt):
             meta, _ = loop.load_checkpoint(ckpt)
-            cfg = loop.resumed_config(meta["config"], overrides | (
-                {("device", None): device_set} if device_set else {}), learners.TASK_RESUMABLE)
+            cfg = loop.resumed_config(meta["config"], overrides, learners.TASK_RESUMABLE,
+                                      device_set)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     device = build_device(cfg)
     data = load_task_data(cfg)
@@ -81,11 +80,10 @@ def run_task(args, drn_overrides: dict) -> int:
         summary |= {"test_error": last["test_error"], "initial_test_error": init["error"]}
     else:
         summary |= {"test_mse": last["test_mse"], "initial_test_mse": init["mse"]}
-    if device.programmer is not None:
-        summary["device"] = device.programmer.report()
-        log("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
-            "stuck on, {stuck_off} stuck off of {devices}".format(**summary["device"]))
-        _add_to_results(args.out, {"device": summary["device"]})
+    if "device" in res:
+        from circuitlearn.device.programming import describe
+        summary["device"] = res["device"]
+        log(describe(res["device"]))
     if cfg["train"]["n_check"] > 0:
         summary["ngspice"] = learners.ngspice_check(device, data[2], cfg["train"]["n_check"])
     with open(os.path.join(args.out, "summary.json"), "w") as fh:
@@ -109,13 +107,3 @@ def parse_device_set(items) -> dict:
         except tomllib.TOMLDecodeError:
             out[key] = raw.strip()
     return out
-
-
-def _add_to_results(out_dir, extra: dict) -> None:
-    from circuitlearn.learn import loop
-    path = os.path.join(out_dir, "results.json")
-    with open(path) as fh:
-        res = json.load(fh)
-    res.update(loop.strict_json(extra))
-    with open(path, "w") as fh:
-        json.dump(res, fh, indent=1)

@@ -145,9 +145,11 @@ def _check_value(sec, key, val, where):
     return val
 
 
-def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
+def load_config(path: str | None = None, overrides: dict | None = None,
+                device: dict | None = None) -> dict:
     """DEFAULTS, updated by the TOML file at ``path``, then by ``overrides``
-    (``{(section, key): value}`` from flags).  Raises ConfigError naming the file and key."""
+    (``{(section, key): value}`` from flags) and ``device`` (``[device]`` keys, from
+    ``--device-set``).  Raises ConfigError naming the file and key."""
     import tomllib
     cfg = copy.deepcopy(DEFAULTS)
     if path:
@@ -158,7 +160,7 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
             raise ConfigError(f"cannot read config ({exc.strerror})", path) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path) from None
-        device = data.pop("device", None)
+        device_toml = data.pop("device", None)
         for sec, table in data.items():
             if sec not in DEFAULTS:
                 raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)}, device)",
@@ -171,15 +173,14 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
                                       f"{', '.join(DEFAULTS[sec])})", path, f"{sec}.{key}")
                 cfg[sec][key] = _check_value(sec, key, val, path)
     else:
-        device = None
+        device_toml = None
     for (sec, key), val in (overrides or {}).items():
-        if sec != "device":
-            cfg[sec][key] = _check_value(sec, key, val, "command line")
+        cfg[sec][key] = _check_value(sec, key, val, "command line")
     _check_consistency(cfg, path or "command line")
-    from circuitlearn.learn.task import device_table
+    from circuitlearn.device.programming import device_table
     m = cfg["model"]
-    cfg["device"] = device_table(device, (overrides or {}).get(("device", None)), m["g_min"],
-                                 m["g_max"], path or "command line")
+    cfg["device"] = device_table(device_toml, device, m["g_min"], m["g_max"],
+                                 path or "command line")
     return cfg
 
 
@@ -242,16 +243,16 @@ def load_data(cfg):
 RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train", "eval_batch")}
 
 
-def _resume_config(saved: dict, overrides: dict) -> dict:
+def _resume_config(saved: dict, overrides: dict, device_set: dict | None = None) -> dict:
     """The checkpoint's config with the compatible flag ``overrides`` applied."""
     from circuitlearn.learn.loop import resumed_config
-    cfg = resumed_config(saved, overrides, RESUMABLE)
+    cfg = resumed_config(saved, overrides, RESUMABLE, device_set)
     _check_consistency(cfg, "command line")
     return cfg
 
 
 def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None,
-                 overrides=None):
+                 overrides=None, device_set=None):
     """Train per ``cfg`` into ``out_dir`` by the library's loop
     (:func:`circuitlearn.learn.loop.fit`); returns (results dict, learner).
 
@@ -263,29 +264,19 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     if resume and os.path.exists(ckpt):
         meta, _ = loop.load_checkpoint(ckpt)
-        cfg = _resume_config(meta["config"], overrides or {})
+        cfg = _resume_config(meta["config"], overrides or {}, device_set)
         cfg["train"]["epochs"] = max(cfg["train"]["epochs"], meta["epoch"])
     ds = data if data is not None else load_data(cfg)
     dev, loss, ep_cfg, sgd_cfg, sizes = build(cfg, ds.n_features, ds.n_classes)
     rng = np.random.default_rng(cfg["train"]["seed"])
     if not resume:
         init_device(dev, sizes, cfg, rng)
-    programmer = None
-    table = cfg.get("device") or {}
-    from circuitlearn.device.readout import READ_KEYS
-    if set(table) & set(READ_KEYS):
-        from circuitlearn.device.readout import ReadThrough
-        from circuitlearn.learn.task import readout_of
-        dev = ReadThrough(dev, readout_of(table, "device"),
-                          np.random.default_rng([cfg["train"]["seed"], 9]))
-    if set(table) - set(READ_KEYS):
-        from circuitlearn.device.programming import programmer_from_config
-        n_w = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        programmer = programmer_from_config(cfg["device"], n_w, cfg["model"]["g_min"],
-                                            cfg["model"]["g_max"],
-                                            np.random.default_rng([cfg["train"]["seed"], 8]),
-                                            "device")
-    learner = LayeredLearner(dev, loss, ep_cfg, cfg["train"]["eval_batch"], programmer)
+    from circuitlearn.device.programming import build_devices
+    devices = build_devices(cfg.get("device") or {},
+                            sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                            cfg["model"]["g_min"], cfg["model"]["g_max"], cfg["train"]["seed"],
+                            "device")
+    learner = LayeredLearner(dev, loss, ep_cfg, cfg["train"]["eval_batch"], devices)
     t = cfg["train"]
     title = (f"DRN {'-'.join(map(str, sizes))} on {t['dataset']} ({t['device']}): "
              f"{cfg['algorithm']['estimator']} EP, {cfg['algorithm']['nudging']} nudging")
@@ -329,8 +320,9 @@ def add_parser(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_flags(p)
     p.add_argument("--device-set", action="append", metavar="KEY=VALUE", default=None,
-                   help="a [device] key of a netlist task (pulsed-device physics, e.g. "
-                        "preset=reram-sb, levels=16, manhattan=true); repeatable")
+                   help="a [device] key (pulsed-device physics and read-out, for netlist "
+                        "tasks and DRN configs, e.g. preset=reram-sb, levels=16, "
+                        "manhattan=true, read_noise_std=1e-3); repeatable")
     p.set_defaults(func=run_train)
 
     d = sub.add_parser("demo", help="train a DRN on digits, export it, check it in ngspice",
@@ -352,22 +344,20 @@ def run_train(args) -> int:
         return run_task(args, _overrides(args))
     from circuitlearn.cli.task import parse_device_set
     device_set = parse_device_set(args.device_set)
-    ov = _overrides(args) | ({("device", None): device_set} if device_set else {})
-    cfg = load_config(args.config, ov)
+    ov = _overrides(args)
+    cfg = load_config(args.config, ov, device_set)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    results, learner = run_training(cfg, args.out, resume=args.resume, overrides=ov,
-                                    progress=not args.no_progress, log=log)
+    results, _ = run_training(cfg, args.out, resume=args.resume, overrides=ov,
+                              progress=not args.no_progress, log=log, device_set=device_set)
     h = results["epochs"]
     summary = {"out": args.out, "epochs": len(h),
                "test_error": h[-1]["test_error"] if h else None,
                "test_accuracy": 1 - h[-1]["test_error"] if h else None,
                "seconds_per_epoch": float(np.mean([e["seconds"] for e in h])) if h else None}
-    if learner.programmer is not None:
-        from circuitlearn.cli.task import _add_to_results
-        summary["device"] = learner.programmer.report()
-        log("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
-            "stuck on, {stuck_off} stuck off of {devices}".format(**summary["device"]))
-        _add_to_results(args.out, {"device": summary["device"]})
+    if "device" in results:
+        from circuitlearn.device.programming import describe
+        summary["device"] = results["device"]
+        log(describe(results["device"]))
     print(json.dumps(summary))
     return 0
 

@@ -106,9 +106,7 @@ class NetlistDevice:
                 self._read[q, k] -= 1.0
         self.trainable = np.asarray(trainable, dtype=np.int64)
         self.g_min, self.g_max = float(g_min), float(g_max)
-        self.programmer = None          # a pulsed-device Programmer (attach_programmer)
-        self.reader = None              # a ReadOut (read noise, ADC) applied by measure()
-        self.read_rng = None
+        self.devices = None             # device physics (attach_devices): Devices or None
         if not 0.0 <= self.g_min <= self.g_max:
             raise ValueError(f"need 0 <= g_min <= g_max, got {g_min}, {g_max}")
         self.backend, self.diodes, self.tol = backend, diodes, float(tol)
@@ -186,7 +184,7 @@ class NetlistDevice:
 
     def program(self, delta) -> None:
         """Change the trainable conductances by ``delta`` (flat): clamped to the range, or,
-        with a pulsed device attached (:meth:`attach_programmer`), applied as pulses."""
+        with pulsed devices attached (:meth:`attach_devices`), applied as pulses."""
         d = np.asarray(delta, dtype=np.float64)
         if d.shape != (self.n_trainable,):
             raise ValueError(f"delta must have shape ({self.n_trainable},), got {d.shape}")
@@ -197,13 +195,19 @@ class NetlistDevice:
             self._g[self.trainable] = self.programmer.program(d)
         self._mark_stale()
 
-    def attach_programmer(self, programmer) -> None:
-        """Let a :class:`~circuitlearn.device.programming.Programmer` hold the trainable
-        conductances from now on (its devices start as close to the present ones as they go)."""
-        self.programmer = None
+    @property
+    def programmer(self):
+        """The pulsed devices holding the trainable conductances (None: ideal programming)."""
+        return None if self.devices is None else self.devices.programmer
+
+    def attach_devices(self, devices) -> None:
+        """Device physics from now on (:class:`~circuitlearn.device.programming.Devices`): its
+        programmer holds the trainable conductances (its devices start as close to the
+        present ones as they go), its reader reads every voltage :meth:`measure` returns."""
         g = self.conductances()
-        self.programmer = programmer
-        self._g[self.trainable] = programmer.set(g)
+        self.devices = devices
+        if devices is not None and devices.programmer is not None:
+            self._g[self.trainable] = devices.programmer.set(g)
         self._mark_stale()
 
     def sync_programmer(self) -> None:
@@ -301,16 +305,12 @@ class NetlistDevice:
 
     def measure(self) -> np.ndarray:
         """Settle and read every node voltage of the user's circuit ``[B, n_nodes]`` (through
-        the attached read-out, :meth:`attach_reader`, when there is one)."""
+        the attached read-out, :meth:`attach_devices`, when there is one)."""
         V = self._settle()
-        if self.reader is not None and self.reader.active:
-            V = self.reader.read(V, self.read_rng)
+        d = self.devices
+        if d is not None and d.reader is not None:
+            V = d.reader.read(V, d.read_rng)
         return V
-
-    def attach_reader(self, reader, rng) -> None:
-        """Read every voltage through ``reader`` (:class:`~circuitlearn.device.readout.ReadOut`),
-        its noise drawn from ``rng``."""
-        self.reader, self.read_rng = reader, rng
 
     def _settle(self) -> np.ndarray:
         if self._sources is None:

@@ -205,32 +205,33 @@ class PulsedArray:
             self.rng.bit_generator.state = st["rng"]
 
     # ------------------------------------------------------------ physics
-    def step(self, up: bool, w=None) -> np.ndarray:
-        """The deterministic step size of every device at ``w`` (default: its state)."""
+    def step(self, up, w=None) -> np.ndarray:
+        """The deterministic step size of every device at ``w`` (default: its state), in the
+        direction ``up`` (a bool, or one per device)."""
         m = self.model
         w = self.w if w is None else w
-        dw = self.dw_up if up else self.dw_down
+        up = np.broadcast_to(np.asarray(up, bool), (self.n,))
+        dw = np.where(up, self.dw_up, self.dw_down)
         span = self.w_hi - self.w_lo
-        u = np.clip((w - self.w_lo) / span, 0.0, 1.0)
         if m.model == "constant-step":
-            s = dw
-        elif m.model in ("linear-step", "soft-bounds"):
-            g = 1.0 if m.model == "soft-bounds" else (m.gamma_up if up else m.gamma_down)
-            bound = self.w_hi if up else self.w_lo
-            s = dw * np.maximum(1.0 - g * w / bound, 0.0)
-        elif m.model == "exp-step":
+            return dw
+        if m.model in ("linear-step", "soft-bounds"):
+            g = 1.0 if m.model == "soft-bounds" else np.where(up, m.gamma_up, m.gamma_down)
+            return dw * np.maximum(1.0 - g * w / np.where(up, self.w_hi, self.w_lo), 0.0)
+        if m.model == "exp-step":
             z = 2.0 * m.a * w / span + m.b
-            s = dw * (np.maximum(1.0 - m.A_up * np.exp(m.gamma_up * z), 0.0) if up
-                      else np.maximum(1.0 - m.A_down * np.exp(-m.gamma_down * z), 0.0))
-        elif m.model == "pow-step":
-            if up:
-                s = dw * (1.0 - u) ** (m.pow_gamma * (1.0 + m.pow_up_down))
-            else:
-                s = dw * u ** (m.pow_gamma * (1.0 - m.pow_up_down))
-        else:
-            table = np.asarray(m.piecewise_up if up else m.piecewise_down, dtype=float)
-            s = dw * np.interp(u, np.linspace(0.0, 1.0, table.size), table)
-        return s
+            with np.errstate(over="ignore"):
+                e = np.where(up, m.A_up * np.exp(m.gamma_up * z),
+                             m.A_down * np.exp(-m.gamma_down * z))
+            return dw * np.maximum(1.0 - e, 0.0)
+        u = np.clip((w - self.w_lo) / span, 0.0, 1.0)
+        if m.model == "pow-step":
+            return dw * np.where(up, (1.0 - u) ** (m.pow_gamma * (1.0 + m.pow_up_down)),
+                                 u ** (m.pow_gamma * (1.0 - m.pow_up_down)))
+        tu = np.asarray(m.piecewise_up, dtype=float)
+        td = np.asarray(m.piecewise_down, dtype=float)
+        return dw * np.where(up, np.interp(u, np.linspace(0.0, 1.0, tu.size), tu),
+                             np.interp(u, np.linspace(0.0, 1.0, td.size), td))
 
     def pulse(self, n_pulses, t: float = 0.0) -> None:
         """Apply ``n_pulses[i]`` pulses to device ``i`` (signed: + up, - down), one at a time."""
@@ -243,7 +244,7 @@ class PulsedArray:
         self.pulses += int(todo.sum())
         while np.any(todo > 0):
             act = todo > 0
-            s = np.where(up, self.step(True), self.step(False))
+            s = self.step(up)
             if m.dw_min_std > 0:
                 xi = self.rng.standard_normal(self.n)
                 s = s * (1.0 + m.dw_min_std * xi) if m.mult_noise else s + m.dw_min_std * self.dw * xi

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuitlearn.device.physics import PulseModel, PulsedArray
+from circuitlearn.device.readout import READ_KEYS, ReadOut
 from circuitlearn.errors import ConfigError
 
 ROUNDING = ("deterministic", "stochastic")
@@ -145,9 +146,9 @@ class Programmer:
 def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
                            rng: np.random.Generator, where: str | None = None) -> Programmer:
     """A :class:`Programmer` from a TOML ``[device]`` table: the scheme's keys
-    (:data:`SCHEME_KEYS`), ``preset`` and the :class:`PulseModel` parameters."""
+    (:data:`SCHEME_KEYS`), ``preset`` and the :class:`PulseModel` parameters (the read-out
+    keys, :data:`~circuitlearn.device.readout.READ_KEYS`, are not its business)."""
     from circuitlearn.device.physics import model_from_dict
-    from circuitlearn.device.readout import READ_KEYS
     table = {k: v for k, v in table.items() if k not in READ_KEYS}
     sch = {k: table.pop(k) for k in SCHEME_KEYS if k in table}
     try:
@@ -156,3 +157,68 @@ def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
         return Programmer(model, scheme, n, g_min, g_max, rng)
     except ConfigError as exc:
         raise ConfigError(exc.reason, where, exc.key) from None
+
+
+def readout_from_config(table: dict, where: str | None = None) -> ReadOut:
+    """The :class:`~circuitlearn.device.readout.ReadOut` of a ``[device]`` table."""
+    try:
+        return ReadOut(**{k: table[k] for k in READ_KEYS if k in table})
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, where, exc.key) from None
+
+
+@dataclass(eq=False)
+class Devices:
+    """What a ``[device]`` table asks for: pulsed programming (``programmer``) and/or a
+    read-out (``reader`` with its own ``read_rng``); either may be None."""
+    programmer: Programmer | None
+    reader: ReadOut | None
+    read_rng: np.random.Generator | None
+
+    def state(self) -> dict:
+        """Everything a checkpoint needs to continue bit for bit."""
+        st = {} if self.programmer is None else self.programmer.state()
+        if self.read_rng is not None:
+            st["read_rng"] = self.read_rng.bit_generator.state
+        return st
+
+    def load_state(self, st: dict) -> None:
+        if self.programmer is not None:
+            self.programmer.load_state(st)
+        if self.read_rng is not None:
+            self.read_rng.bit_generator.state = st["read_rng"]
+
+    def report(self) -> dict | None:
+        return None if self.programmer is None else self.programmer.report()
+
+
+def build_devices(table: dict, n: int, g_min: float, g_max: float, seed: int,
+                  where: str | None = None) -> Devices | None:
+    """The :class:`Devices` of a checked ``[device]`` table for ``n`` trainable elements in
+    ``[g_min, g_max]``; their random streams are seeded from ``seed`` apart from the
+    training's own (None for an empty table)."""
+    if not table:
+        return None
+    programmer = (programmer_from_config(table, n, g_min, g_max,
+                                         np.random.default_rng([seed, 8]), where)
+                  if set(table) - set(READ_KEYS) else None)
+    reader = readout_from_config(table, where) if set(table) & set(READ_KEYS) else None
+    return Devices(programmer, reader, None if reader is None else np.random.default_rng([seed, 9]))
+
+
+def device_table(table, extra, g_min, g_max, where) -> dict:
+    """The ``[device]`` table of a config, with command-line ``KEY=VALUE`` settings
+    (``extra``) merged in, checked by building it once for ``[g_min, g_max]``."""
+    if table is None and not extra:
+        return {}
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError("expected a table", where, "device")
+    table = dict(table or {}) | dict(extra or {})
+    build_devices(table, 1, g_min, g_max, 0, where)
+    return table
+
+
+def describe(report: dict) -> str:
+    """One log line of a :meth:`Programmer.report`."""
+    return ("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
+            "stuck on, {stuck_off} stuck off of {devices}".format(**report))

@@ -38,10 +38,6 @@ class ReadOut:
             raise ConfigError(f"must be a finite number > 0, got {v!r}", None, "device.adc_range")
 
     @property
-    def active(self) -> bool:
-        return self.read_noise_std > 0 or self.adc_bits > 0
-
-    @property
     def step(self) -> float:
         """The ADC's voltage step (0 without an ADC)."""
         return 2.0 * self.adc_range / (2 ** self.adc_bits - 1) if self.adc_bits else 0.0

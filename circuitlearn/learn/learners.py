@@ -97,21 +97,23 @@ class NetlistLearner:
     def evaluate(self, x, t) -> dict:
         return evaluate_task(self.device, x, t, self.loss)
 
+    @property
+    def devices(self):
+        return self.device.devices
+
     def device_state(self):
-        """The pulsed devices' and read-out's state for the checkpoint (None without them)."""
-        d = self.device
-        st = {} if d.programmer is None else d.programmer.state()
-        if d.read_rng is not None:
-            st["read_rng"] = d.read_rng.bit_generator.state
-        return st or None
+        """The device physics' state for the checkpoint (None without it)."""
+        return None if self.devices is None else self.devices.state() or None
 
     def load_device_state(self, st):
-        d = self.device
-        if d.programmer is not None:
-            d.programmer.load_state(st)
-            d.sync_programmer()
-        if d.read_rng is not None:
-            d.read_rng.bit_generator.state = st["read_rng"]
+        self.devices.load_state(st)
+        if self.devices.programmer is not None:
+            self.device.sync_programmer()
+
+    def results_extra(self) -> dict:
+        """What ``results.json`` adds: the pulses and stuck devices (with device physics)."""
+        rep = None if self.devices is None else self.devices.report()
+        return {} if rep is None else {"device": rep}
 
 
 def fit_task(cfg, device, data, out_dir, resume=False, log=print, progress=False, on_epoch=None):
@@ -180,13 +182,18 @@ class LayeredLearner:
     hint = "lower the learning rate or beta"
 
     def __init__(self, device, loss: Loss, ep_cfg: ep.EPConfig, eval_batch: int = 500,
-                 programmer=None):
+                 devices=None):
+        # device physics (device.programming.Devices): its programmer holds every weight,
+        # W_1..W_L row-major, starting where the device's conductances are; its reader
+        # reads every layer's voltages (ReadThrough, any layered backend)
+        self.devices = devices
+        if devices is not None and devices.reader is not None:
+            from circuitlearn.device.readout import ReadThrough
+            device = ReadThrough(device, devices.reader, devices.read_rng)
         self.device, self.loss, self.ep_cfg, self.eval_batch = device, loss, ep_cfg, eval_batch
-        # pulsed devices (device.programming.Programmer) holding every conductance, in
-        # W_1..W_L row-major order; they start where the device's conductances are
-        self.programmer = programmer
-        if programmer is not None:
-            self._put(programmer.set(self._flat(device.conductances())))
+        self.programmer = None if devices is None else devices.programmer
+        if self.programmer is not None:
+            self._put(self.programmer.set(self._flat(device.conductances())))
         self.n_layers = len(device.sizes) - 1
         self.names = tuple(f"w{l}" for l in range(self.n_layers)) + \
             tuple(f"b{l}" for l in range(self.n_layers))
@@ -227,17 +234,16 @@ class LayeredLearner:
         self.device.set_parameters(ws, biases)
 
     def device_state(self):
-        st = {} if self.programmer is None else self.programmer.state()
-        if getattr(self.device, "read_rng", None) is not None:
-            st["read_rng"] = self.device.read_rng.bit_generator.state
-        return st or None
+        return None if self.devices is None else self.devices.state() or None
 
     def load_device_state(self, st):
+        self.devices.load_state(st)
         if self.programmer is not None:
-            self.programmer.load_state(st)
             self._put(self.programmer.conductances())
-        if getattr(self.device, "read_rng", None) is not None:
-            self.device.read_rng.bit_generator.state = st["read_rng"]
+
+    def results_extra(self) -> dict:
+        rep = None if self.devices is None else self.devices.report()
+        return {} if rep is None else {"device": rep}
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes of ``x`` from the free state (in batches of ``eval_batch``)."""

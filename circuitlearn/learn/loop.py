@@ -13,6 +13,9 @@ DRN) -- by SGD (:mod:`circuitlearn.learn.optim`).  A learner offers:
 * ``step(x, t, rng) -> Step``: gradient estimates from measured voltages;
   ``program(deltas)``: apply SGD's changes;
 * ``evaluate(x, t) -> dict``: free-state ``loss`` and ``error`` or ``mse``.
+* optional, for device physics: ``device_state()`` / ``load_device_state(st)`` (the
+  devices' arrays and random streams, checkpointed) and ``results_extra()`` (keys added
+  to ``results.json``, e.g. ``device``: pulses applied, devices stuck).
 
 :func:`fit` writes into ``out_dir``:
 
@@ -207,13 +210,21 @@ def fit(learner, data, sgd: optim.SGDConfig, rng: np.random.Generator, *, epochs
             + (f" | {stats.unstable} unstable nudged outputs" if stats.unstable else ""))
         save_checkpoint(ckpt, learner, state, rng, epoch + 1, history, config, initial)
         plot = time.perf_counter() - last_plot > PLOT_EVERY_S
-        write_results(out_dir, config, initial, history, extra, title, plot=plot)
+        write_results(out_dir, config, initial, history, extra | _learner_extra(learner), title,
+                      plot=plot)
         if plot:
             last_plot = time.perf_counter()
         if on_epoch is not None:
             on_epoch(epoch + 1, learner, rec)
+    extra = extra | _learner_extra(learner)
     write_results(out_dir, config, initial, history, extra, title)
     return {"config": config, "initial": initial, "epochs": history, **extra}
+
+
+def _learner_extra(learner) -> dict:
+    """What the learner adds to ``results.json`` now (``results_extra``, optional): e.g.
+    the pulses its devices took."""
+    return getattr(learner, "results_extra", dict)()
 
 
 def describe(m: dict) -> str:
@@ -287,18 +298,18 @@ def _checkpoint_parameters(path, arrays, names, like):
     return out
 
 
-def resumed_config(saved: dict, overrides: dict, resumable) -> dict:
+def resumed_config(saved: dict, overrides: dict, resumable, device: dict | None = None) -> dict:
     """The checkpoint's config with the compatible ``overrides`` applied; an override of
-    a key not in ``resumable`` that differs from the checkpoint is refused (ConfigError)."""
+    a key not in ``resumable`` that differs from the checkpoint is refused (ConfigError),
+    and so is any change of the ``[device]`` table (``device``: keys to set), whose state
+    is in the checkpoint."""
     out = copy.deepcopy(saved)
+    have = out.get("device", {})
+    if device and {**have, **device} != have:
+        raise ConfigError("cannot change [device] when resuming (the devices' state is in "
+                          "the checkpoint); start a new --out instead", "command line",
+                          "--device-set")
     for (sec, key), val in overrides.items():
-        if sec == "device":              # the [device] table: its state is in the checkpoint
-            have = out.get("device", {})
-            if {**have, **val} != have:
-                raise ConfigError("cannot change [device] when resuming (the devices' state "
-                                  "is in the checkpoint); start a new --out instead",
-                                  "command line", "--device-set")
-            continue
         if out[sec][key] == val:
             continue
         if (sec, key) not in resumable:

@@ -64,8 +64,6 @@ import os
 
 import numpy as np
 
-from circuitlearn.device.readout import READ_KEYS
-
 from circuitlearn.errors import ConfigError, DataError
 
 REQUIRED = object()
@@ -168,9 +166,10 @@ def _check(sec, key, val, where):
     return val
 
 
-def load_task(path: str, overrides: dict | None = None) -> dict:
+def load_task(path: str, overrides: dict | None = None, device: dict | None = None) -> dict:
     """The checked task config (defaults filled in, paths made absolute); ``overrides``:
-    ``{(section, key): value}`` (command-line flags, checked the same way)."""
+    ``{(section, key): value}`` (command-line flags, checked the same way); ``device``:
+    ``[device]`` keys to set (``--device-set``)."""
     import tomllib
     try:
         with open(path, "rb") as fh:
@@ -180,7 +179,7 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path) from None
     cfg = copy.deepcopy(DEFAULTS, {id(REQUIRED): REQUIRED})   # the sentinel stays itself
-    device = data.pop("device", None)
+    device_toml = data.pop("device", None)
     for sec, table in data.items():
         if sec not in DEFAULTS:
             raise ConfigError(f"unknown section (known: {', '.join(DEFAULTS)}, device)", path,
@@ -193,8 +192,7 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
                                   path, f"{sec}.{key}")
             cfg[sec][key] = _check(sec, key, val, path)
     for (sec, key), val in (overrides or {}).items():
-        if sec != "device":              # the [device] table is merged whole, below
-            cfg[sec][key] = _check(sec, key, val, "command line")
+        cfg[sec][key] = _check(sec, key, val, "command line")
     for sec, table in cfg.items():
         for key, val in table.items():
             if val is REQUIRED:
@@ -204,35 +202,11 @@ def load_task(path: str, overrides: dict | None = None) -> dict:
     if cfg["data"]["path"].lower() not in BUNDLED:
         cfg["data"]["path"] = os.path.join(base, cfg["data"]["path"])
     _consistency(cfg, path)
+    from circuitlearn.device.programming import device_table
     c = cfg["circuit"]
-    cfg["device"] = device_table(device, (overrides or {}).get(("device", None)), c["g_min"],
-                                 c["g_max"], path)
+    cfg["device"] = device_table(device_toml, device, c["g_min"], c["g_max"], path)
     cfg["task_file"] = os.path.abspath(path)
     return cfg
-
-
-def device_table(table, extra, g_min, g_max, where):
-    """The ``[device]`` table (pulsed-device physics, :mod:`circuitlearn.device.programming`),
-    with command-line ``KEY=VALUE`` settings merged in, checked by building it once for the
-    conductance window ``[g_min, g_max]``."""
-    if table is None and not extra:
-        return {}
-    if table is not None and not isinstance(table, dict):
-        raise ConfigError("expected a table", where, "device")
-    table = dict(table or {}) | dict(extra or {})
-    from circuitlearn.device.programming import programmer_from_config
-    if set(table) - set(READ_KEYS):
-        programmer_from_config(table, 1, g_min, g_max, np.random.default_rng(0), where)
-    readout_of(table, where)
-    return table
-
-
-def readout_of(table, where):
-    from circuitlearn.device.readout import ReadOut
-    try:
-        return ReadOut(**{k: table[k] for k in READ_KEYS if k in table})
-    except ConfigError as exc:
-        raise ConfigError(exc.reason, where, exc.key) from None
 
 
 def _consistency(cfg, where):
@@ -305,14 +279,10 @@ def build_device(cfg: dict, backend: str | None = None):
     dev = NetlistDevice(circuit, c["inputs"], c["outputs"], trainable, c["g_min"], c["g_max"],
                         backend=backend or c["backend"], diodes=c["diodes"],
                         input_scale=c["input_scale"], input_offset=c["input_offset"])
-    table = cfg.get("device") or {}
-    if set(table) - set(READ_KEYS):
-        from circuitlearn.device.programming import programmer_from_config
-        rng = np.random.default_rng([cfg["train"]["seed"], 8])   # the devices' own stream
-        dev.attach_programmer(programmer_from_config(table, dev.n_trainable,
-                                                     c["g_min"], c["g_max"], rng, where))
-    if set(table) & set(READ_KEYS):
-        dev.attach_reader(readout_of(table, where), np.random.default_rng([cfg["train"]["seed"], 9]))
+    if cfg.get("device"):
+        from circuitlearn.device.programming import build_devices
+        dev.attach_devices(build_devices(cfg["device"], dev.n_trainable, c["g_min"],
+                                         c["g_max"], cfg["train"]["seed"], where))
     return dev
 
 

@@ -61,6 +61,7 @@ class Expanded:
     bv: np.ndarray = None        # float64[d] ideal breakdown clamp: v_d >= -bv (inf: none)
     dscale: np.ndarray = None    # float64[d] each diode's own conductance scale (S), for its
                                  # complementarity: the smaller node sum of g at its terminals
+    paired: np.ndarray = None    # with_breakdown view: int64[z] the diodes given a reversed twin
 
 
 @dataclass(eq=False)
@@ -76,13 +77,12 @@ class AffineSystem:
 class SourceTree:
     """The voltage sources as a tree from ground over the fixed nodes (rows in BFS order,
     row 0 ground): row ``j`` hangs from row ``parent[j]`` by source ``src[j]``,
-    ``v_j = v_parent + sign[j] * value``; a source's current is ``tsign[j]`` times the
+    ``v_j = v_parent + sign[j] * value``; a source's current is ``-sign[j]`` times the
     demand of the subtree below row ``j``.  Applied in linear time (no ``n x depth``
     matrix): :meth:`voltages`, :meth:`currents`."""
     parent: np.ndarray           # int64[n_fixed] (-1 for ground)
     src: np.ndarray              # int64[n_fixed] (-1 for ground)
     sign: np.ndarray             # float64[n_fixed]
-    tsign: np.ndarray            # float64[n_fixed]
     nv: int
 
     def voltages(self, S) -> np.ndarray:
@@ -96,7 +96,7 @@ class SourceTree:
         """float64[B, nv]: source currents (SPICE sign) for the demand [n_fixed, B]."""
         demand = np.ascontiguousarray(demand, dtype=np.float64)
         out = np.zeros((demand.shape[1], self.nv))
-        tree_currents(self.parent, self.src, self.tsign, demand, out)
+        tree_currents(self.parent, self.src, self.sign, demand, out)
         return out
 
     def matrix(self) -> sp.csr_matrix:
@@ -215,15 +215,14 @@ def with_breakdown(ex: Expanded) -> Expanded:
                    np.ascontiguousarray(np.concatenate([ex.dnodes, ex.dnodes[z, ::-1]])),
                    np.concatenate([ex.jp, ex.jp[z]]), np.concatenate([ex.vth, ex.bv[z]]),
                    ex.gscale, np.concatenate([ex.bv, np.full(z.size, np.inf)]),
-                   np.concatenate([ex.dscale, ex.dscale[z]]))
-    out.paired = z
+                   np.concatenate([ex.dscale, ex.dscale[z]]), z)
     return out
 
 
 def fold_breakdown(ex: Expanded, lam: np.ndarray) -> np.ndarray:
     """Diode currents [B, d] (anode to cathode) from the currents [B, d + z] of the
     :func:`with_breakdown` view (the reversed diodes' currents flow cathode to anode)."""
-    z = getattr(ex, "paired", None)
+    z = ex.paired
     if z is None:
         return lam
     d = ex.dnodes.shape[0] - z.size
@@ -356,13 +355,11 @@ def reduce(circuit, ex: Expanded) -> Reduced:
     parent = -np.ones(nx, np.int64)
     src = -np.ones(nx, np.int64)
     sign = np.zeros(nx)
-    tsign = np.zeros(nx)
     for j, node in enumerate(order[1:], start=1):
         par, k = seen[node]
         parent[j], src[j] = pos_x[par], k
         sign[j] = 1.0 if vn[k, 0] == node else -1.0    # v[n+] - v[n-] = value
-        tsign[j] = -sign[j]
-    tree = SourceTree(parent, src, sign, tsign, nv)
+    tree = SourceTree(parent, src, sign, nv)
 
     L = laplacian(ex.res_nodes, ex.g, n_ext)
     Lff = L[free][:, free].tocsr()

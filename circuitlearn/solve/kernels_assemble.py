@@ -48,14 +48,14 @@ def tree_voltages(parent, src, sign, S, out):
 
 
 @njit(cache=True)
-def tree_currents(parent, src, tsign, demand, out):
-    """Currents through the tree's sources, ``out[b, src[j]] = tsign[j] * (sum of demand in
-    the subtree below row j)``, children before parents.  demand: float64[nx, B] (the
+def tree_currents(parent, src, sign, demand, out):
+    """Currents through the tree's sources, ``out[b, src[j]] = -sign[j] * (sum of demand in
+    the subtree below row j)`` (SPICE's sign: into n+), children before parents.  demand: float64[nx, B] (the
     current the rest of the circuit draws from each fixed node); out: float64[B, nv]."""
     nx, B = demand.shape
     acc = demand.copy()
     for j in range(nx - 1, 0, -1):
-        p, k, s = parent[j], src[j], tsign[j]
+        p, k, s = parent[j], src[j], -sign[j]
         for b in range(B):
             out[b, k] = s * acc[j, b]
             acc[p, b] += acc[j, b]
