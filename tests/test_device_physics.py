@@ -319,3 +319,18 @@ def test_read_noise_on_a_drn_config_changes_training_and_resumes(tmp_path, capsy
     b = np.load(tmp_path / "b" / "checkpoint.npz")
     assert resumed["test_error"] == noisy["test_error"] and np.array_equal(a["w0"], b["w0"])
     assert clean["test_error"] is not None
+
+
+@pytest.mark.parametrize("setting, key", [
+    ("levels=abc", "device.levels"), ("levels=2.5", "device.levels"),
+    ("piecewise_up=abc", "device.piecewise_up"), ("dw_min=true", "device.dw_min"),
+    ("read_noise_std=true", "device.read_noise_std"), ("pulse_energy=false", "device.pulse_energy"),
+    ("threshold=-1", "device.threshold"), ("adc_range=0", "device.adc_range"),
+    ("w_min=2", "device.w_max"), ("model=memristor", "device.model")])
+def test_any_bad_device_value_is_a_located_error_not_a_traceback(setting, key, tmp_path, capsys):
+    from circuitlearn.cli import main
+    cfg = os.path.join(ROOT, "experiments", "configs", "crossbar_regression.toml")
+    rc = main(["train", "--config", cfg, "--out", str(tmp_path / "o"), "--no-progress",
+               "--device-set", setting])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"[{key}]" in err and "internal error" not in err, err

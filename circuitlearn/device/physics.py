@@ -49,6 +49,11 @@ import numpy as np
 
 from circuitlearn.errors import ConfigError
 
+def is_number(v) -> bool:
+    """A finite int or float (not a bool, not a string): what a numeric device key takes."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
 MODELS = ("constant-step", "linear-step", "soft-bounds", "exp-step", "pow-step",
           "piecewise-step")
 
@@ -94,13 +99,13 @@ class PulseModel:
                      "w_max_dtod", "write_noise_std", "stuck_on_prob", "stuck_off_prob",
                      "drift_nu", "drift_nu_dtod", "drift_t0", "pow_gamma"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+            if not (is_number(v) and v >= 0):
                 raise ConfigError(f"must be a finite number >= 0, got {v!r}", None,
                                   f"{where}.{name}")
         for name in ("up_down", "w_min", "w_max", "gamma_up", "gamma_down", "A_up", "A_down",
                      "a", "b", "pow_up_down"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v)):
+            if not is_number(v):
                 raise ConfigError(f"must be a finite number, got {v!r}", None, f"{where}.{name}")
         if not isinstance(self.mult_noise, bool):
             raise ConfigError(f"must be true or false, got {self.mult_noise!r}", None,
@@ -118,12 +123,15 @@ class PulseModel:
                               f"{where}.stuck_on_prob")
         if self.drift_t0 <= 0:
             raise ConfigError(f"must be > 0, got {self.drift_t0!r}", None, f"{where}.drift_t0")
-        if int(self.levels) != self.levels or self.levels < 0 or self.levels == 1:
+        if isinstance(self.levels, bool) or not isinstance(self.levels, int) or \
+                self.levels < 0 or self.levels == 1:
             raise ConfigError(f"levels must be 0 (continuous) or an integer >= 2, got "
                               f"{self.levels!r}", None, f"{where}.levels")
         for name in ("piecewise_up", "piecewise_down"):
-            v = np.asarray(getattr(self, name), dtype=float)
-            if v.ndim != 1 or v.size < 2 or not np.all(np.isfinite(v)) or np.any(v < 0):
+            v = getattr(self, name)
+            ok = isinstance(v, (tuple, list)) and all(is_number(x) for x in v)
+            v = np.asarray(v, dtype=float) if ok else np.zeros(0)
+            if v.ndim != 1 or v.size < 2 or np.any(v < 0):
                 raise ConfigError("needs at least two finite values >= 0", None,
                                   f"{where}.{name}")
         if self.model == "soft-bounds" and (self.w_max <= 0 or self.w_min >= 0):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuitlearn.device.physics import PulseModel, PulsedArray
+from circuitlearn.device.physics import PulseModel, PulsedArray, is_number
 from circuitlearn.device.readout import READ_KEYS, ReadOut
 from circuitlearn.errors import ConfigError
 
@@ -54,7 +54,7 @@ class Scheme:
                                   f"device.{name}")
         for name in ("pulse_energy", "step_time"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+            if not (is_number(v) and v >= 0):
                 raise ConfigError(f"must be a finite number >= 0, got {v!r}", None,
                                   f"device.{name}")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from circuitlearn.device.physics import is_number
 from circuitlearn.errors import ConfigError
 
 READ_KEYS = ("read_noise_std", "adc_bits", "adc_range")
@@ -26,7 +27,7 @@ class ReadOut:
 
     def __post_init__(self):
         v = self.read_noise_std
-        if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+        if not (is_number(v) and v >= 0):
             raise ConfigError(f"must be a finite number >= 0, got {v!r}", None,
                               "device.read_noise_std")
         if isinstance(self.adc_bits, bool) or not isinstance(self.adc_bits, int) or \
@@ -34,7 +35,7 @@ class ReadOut:
             raise ConfigError(f"must be a whole number of bits in 0..52, got {self.adc_bits!r}",
                               None, "device.adc_bits")
         v = self.adc_range
-        if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+        if not (is_number(v) and v > 0):
             raise ConfigError(f"must be a finite number > 0, got {v!r}", None, "device.adc_range")
 
     @property
