@@ -10,15 +10,22 @@
     [optim]      lr = [0.1, 0.1]  (one per layer, or one number)  momentum = 0.0  decay = 0.97
     [train]      epochs = 30  batch_size = 8  seed = 0  dataset = "digits"|"mnist"|"fashion-mnist"
                  data_root = ""  device = "simulator"|"numba"|"ngspice"  n_train = 0  n_test = 0
-                 eval_batch = 500
+                 eval_batch = 500  n_check = 5 (test inputs re-solved by ngspice on trained.cir)
+    [device]     pulsed devices and read-out (circuitlearn.device.programming), and the
+                 physical units of the exported deck: g_window = [1e-6, 1e-4] (S, the
+                 model's g_max maps to its top), input_range = 0.2 (V, inputs at
+                 +-input_range x); see circuitlearn.device.scaling
 
 It writes into ``--out``: ``results.json`` (config, per-epoch train/test error
 and loss, seconds per epoch), ``curves.png`` and ``checkpoint.npz`` (weights,
 optimiser state, RNG state, epoch) after every epoch; ``--resume`` continues
-from the checkpoint to bit-identical results.
+from the checkpoint to bit-identical results.  At the end it writes the trained
+network as ``trained.cir`` (first test input applied; physical units with
+``g_window`` / ``input_range``) and re-solves ``n_check`` test inputs in ngspice.
 
-``demo`` trains a DRN on the digits by centered EP, exports it as a SPICE
-netlist, checks a few test predictions in ngspice and prints a JSON summary as
+``demo`` trains a DRN on the digits by centered EP within a memristor-like device
+window (:data:`DEMO_MODEL`, :data:`DEMO_DEVICE`), exports it as a SPICE netlist with
+physical values, checks a few test predictions in ngspice and prints a JSON summary as
 its last stdout line.
 """
 from __future__ import annotations
@@ -41,7 +48,8 @@ DEFAULTS = {
                   "loss": "mse", "loss_scale": 1.0},
     "optim": {"lr": [0.1], "momentum": 0.0, "decay": 0.97},
     "train": {"epochs": 30, "batch_size": 8, "seed": 0, "dataset": "digits", "data_root": "",
-              "device": "simulator", "n_train": 0, "n_test": 0, "eval_batch": 500},
+              "device": "simulator", "n_train": 0, "n_test": 0, "eval_batch": 500,
+              "n_check": 5},
 }
 
 CHOICES = {
@@ -62,7 +70,7 @@ LOWER = {
     ("optim", "decay"): (0.0, True), ("train", "epochs"): (0, False),
     ("train", "batch_size"): (1, False), ("train", "seed"): (0, False),
     ("train", "n_train"): (0, False), ("train", "n_test"): (0, False),
-    ("train", "eval_batch"): (1, False),
+    ("train", "eval_batch"): (1, False), ("train", "n_check"): (0, False),
 }
 
 #: the float keys for which infinity means something (no upper clamp)
@@ -91,6 +99,7 @@ FLAGS = {
     "seed": ("train", "seed", int), "dataset": ("train", "dataset", str),
     "data_root": ("train", "data_root", str), "device": ("train", "device", str),
     "n_train": ("train", "n_train", int), "n_test": ("train", "n_test", int),
+    "n_check": ("train", "n_check", int),
 }
 
 
@@ -178,9 +187,11 @@ def load_config(path: str | None = None, overrides: dict | None = None,
         cfg[sec][key] = _check_value(sec, key, val, "command line")
     _check_consistency(cfg, path or "command line")
     from circuitlearn.device.programming import device_table
-    m = cfg["model"]
-    cfg["device"] = device_table(device_toml, device, m["g_min"], m["g_max"],
-                                 path or "command line")
+    from circuitlearn.device.scaling import scale_from_table, window_g_min
+    m, where = cfg["model"], path or "command line"
+    cfg["device"] = device_table(device_toml, device, m["g_min"], m["g_max"], where)
+    m["g_min"] = window_g_min(cfg["device"], m["g_min"], m["g_max"], where)
+    scale_from_table(cfg["device"], m["g_min"], m["g_max"], m["gain"], where)
     return cfg
 
 
@@ -239,6 +250,12 @@ def load_data(cfg):
 
 
 # ----------------------------------------------------------------- the loop
+#: What the demo adds to the defaults: a memristor-like device window of 1 uS - 1 mS
+#: (1 kOhm - 1 MOhm) with the model's g_max = 1 at its top, and inputs read within
+#: +-0.2 V, so the exported deck has physical values (``--model-units``: without them)
+DEMO_MODEL = {("model", "g_max"): 1.0}
+DEMO_DEVICE = {"g_window": [1e-6, 1e-3], "input_range": 0.2}
+
 #: DRN keys a resumed run may change; a flag changing any other key is refused
 RESUMABLE = {("train", "epochs"), ("optim", "lr"), ("optim", "decay"), ("train", "eval_batch")}
 
@@ -254,7 +271,8 @@ def _resume_config(saved: dict, overrides: dict, device_set: dict | None = None)
 def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None,
                  overrides=None, device_set=None):
     """Train per ``cfg`` into ``out_dir`` by the library's loop
-    (:func:`circuitlearn.learn.loop.fit`); returns (results dict, learner).
+    (:func:`circuitlearn.learn.loop.fit`); returns (results dict, learner, the config
+    trained by -- the checkpoint's on resume -- and the data).
 
     With ``resume`` the checkpoint's config is used; ``overrides`` (the flags,
     ``{(section, key): value}``) may change the keys in :data:`RESUMABLE`, and any
@@ -276,6 +294,9 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
                             sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
                             cfg["model"]["g_min"], cfg["model"]["g_max"], cfg["train"]["seed"],
                             "device")
+    scale = physical_scale(cfg)
+    if devices is not None and scale is not None:    # read-out keys in physical volts
+        devices.reader = scale.readout(devices.reader)
     learner = LayeredLearner(dev, loss, ep_cfg, cfg["train"]["eval_batch"], devices)
     t = cfg["train"]
     title = (f"DRN {'-'.join(map(str, sizes))} on {t['dataset']} ({t['device']}): "
@@ -284,7 +305,41 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
                        epochs=t["epochs"], batch_size=t["batch_size"], out_dir=out_dir,
                        config=cfg, resume=resume, log=log, progress=progress,
                        extra={"sizes": list(sizes)}, title=title)
-    return results, learner
+    return results, learner, cfg, ds
+
+
+def physical_scale(cfg):
+    """The config's :class:`~circuitlearn.device.scaling.PhysicalScale` (None: model units)."""
+    from circuitlearn.device.scaling import scale_from_table
+    m = cfg["model"]
+    return scale_from_table(cfg.get("device") or {}, m["g_min"], m["g_max"], m["gain"], "device")
+
+
+def export_and_check(cfg, learner, x_test, out_dir, name, title, log=print) -> dict:
+    """Write the trained network as ``out_dir/name`` (the first test input applied, in
+    physical units when the config has them) and re-solve ``cfg.train.n_check`` test
+    inputs in ngspice; returns the summary's ``netlist`` and ``ngspice`` entries."""
+    from circuitlearn.learn import export
+    m, scale = cfg["model"], physical_scale(cfg)
+    path = os.path.join(out_dir, name)
+    with open(path, "w") as fh:
+        fh.write(export.drn_deck(learner.device, x_test[0], m["gain"], m["vth"], scale, title))
+    out = {"netlist": path}
+    if scale is not None:
+        out["physical"] = {"g_per_model_siemens": scale.k, "volts_per_model_volt": scale.s}
+    n = min(cfg["train"]["n_check"], len(x_test))
+    if n > 0:
+        try:
+            chk = export.ngspice_check(learner.device, learner.loss, m["gain"], x_test[:n],
+                                       m["vth"], scale, title)
+        except BackendError as exc:
+            out["ngspice"] = {"error": str(exc)}
+        else:
+            out["ngspice"] = chk
+            log(f"ngspice: {chk['agree']}/{n} predicted classes agree; max |dV| outputs "
+                f"{chk['max_abs_dv_out']:.2e} V, hidden {chk['max_abs_dv_hidden']:.2e} V"
+                + (" (physical units)" if scale is not None else ""))
+    return out
 
 
 # ----------------------------------------------------------------- CLI
@@ -334,6 +389,14 @@ def add_parser(sub):
     d.add_argument("--n-check", type=int, default=10, help="test samples checked in ngspice")
     d.add_argument("--no-ngspice", action="store_true", help="skip the ngspice check")
     d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--g-max", type=float, default=None,
+                   help="[model] g_max (default 1: the top of the device window)")
+    d.add_argument("--device-set", action="append", metavar="KEY=VALUE", default=None,
+                   help="a [device] key, as for train (default g_window=[1e-6,1e-3], "
+                        "input_range=0.2; e.g. model=soft-bounds, dw_min=0.01); repeatable")
+    d.add_argument("--model-units", action="store_true",
+                   help="train and export in the published model units (g_max = inf, "
+                        "inputs at gain * x volts), no device window")
     d.set_defaults(func=run_demo)
 
 
@@ -347,13 +410,17 @@ def run_train(args) -> int:
     ov = _overrides(args)
     cfg = load_config(args.config, ov, device_set)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    results, _ = run_training(cfg, args.out, resume=args.resume, overrides=ov,
-                              progress=not args.no_progress, log=log, device_set=device_set)
+    results, learner, cfg, ds = run_training(cfg, args.out, resume=args.resume, overrides=ov,
+                                             progress=not args.no_progress, log=log,
+                                             device_set=device_set)
     h = results["epochs"]
     summary = {"out": args.out, "epochs": len(h),
                "test_error": h[-1]["test_error"] if h else None,
                "test_accuracy": 1 - h[-1]["test_error"] if h else None,
                "seconds_per_epoch": float(np.mean([e["seconds"] for e in h])) if h else None}
+    summary |= export_and_check(cfg, learner, ds.x_test, args.out, "trained.cir",
+                                f"circuitlearn DRN trained on {cfg['train']['dataset']} "
+                                "(test sample 0 applied)", log)
     if "device" in results:
         from circuitlearn.device.programming import describe
         summary["device"] = results["device"]
@@ -362,72 +429,42 @@ def run_train(args) -> int:
     return 0
 
 
-def ngspice_check(dev, sizes, gain, x, biases=None):
-    """Solve each sample of ``x`` in real ngspice (near-ideal diodes) and with the
-    converged layered solver; returns per-sample output voltages of both."""
-    from circuitlearn.compile.builders import drn_netlist
-    from circuitlearn.netlist.writer import write_netlist
-    from circuitlearn.solve.layered import network as ly
-    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
-    ws, bs = dev.conductances(), dev.biases()
-    sim, spice, decks = [], [], []
-    for xi in x:
-        deck = write_netlist(drn_netlist(ws, bs, x=xi, gain=gain, title="circuitlearn demo DRN"))
-        decks.append(deck)
-        v = run_ngspice_batch(deck)
-        spice.append([v[f"o{k}"] for k in range(sizes[-1])])
-        hidden = [[v[f"h{l}_{k}"] for k in range(n)] for l, n in enumerate(sizes[1:-1], 1)]
-        layers, res = ly.solve_layered(ws, bs, ly.input_voltages(xi[None], gain), 100000, 1e-13)
-        sim.append((layers, hidden))
-    return sim, np.array(spice), decks
-
-
 def run_demo(args) -> int:
+    from circuitlearn.cli.task import parse_device_set
     from circuitlearn.data.datasets import load_digits
-    cfg = load_config(None, {("train", "seed"): args.seed} | (
-        {("train", "epochs"): args.epochs} if args.epochs is not None else {}))
+    ov = {} if args.model_units else dict(DEMO_MODEL)
+    ov |= {("train", "seed"): args.seed, ("train", "n_check"): 0 if args.no_ngspice
+           else args.n_check}
+    if args.epochs is not None:
+        ov[("train", "epochs")] = args.epochs
+    if args.g_max is not None:
+        ov[("model", "g_max")] = args.g_max
+    device = {} if args.model_units else dict(DEMO_DEVICE)
+    cfg = load_config(None, ov, device | parse_device_set(args.device_set))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     data = load_digits(seed=0)          # the fixed held-out split
     t0 = time.perf_counter()
-    results, learner = run_training(cfg, args.out, progress=not args.no_progress, log=log,
-                                    data=data)
+    results, learner, cfg, _ = run_training(cfg, args.out, progress=not args.no_progress,
+                                            log=log, data=data)
     train_s = time.perf_counter() - t0
-    dev, loss = learner.device, learner.loss
     test_err = learner.evaluate(data.x_test, data.y_test)["error"]
     summary = {"test_accuracy": 1 - test_err, "train_seconds": round(train_s, 2),
                "epochs": cfg["train"]["epochs"], "sizes": results["sizes"],
                "n_test": int(len(data.y_test))}
-    # export the trained network (inputs of the first test sample) as a netlist
-    from circuitlearn.compile.builders import drn_netlist
-    from circuitlearn.netlist.writer import write_netlist
-    gain = cfg["model"]["gain"]
-    path = os.path.join(args.out, "drn_digits.cir")
-    with open(path, "w") as fh:
-        fh.write(write_netlist(drn_netlist(dev.conductances(), dev.biases(),
-                                           x=data.x_test[0], gain=gain,
-                                           title="circuitlearn demo DRN (digits test sample 0)")))
-    summary["netlist"] = path
-    if not args.no_ngspice and args.n_check > 0:
-        n = min(args.n_check, len(data.y_test))
-        try:
-            sim, spice, _ = ngspice_check(dev, results["sizes"], gain, data.x_test[:n])
-        except BackendError as exc:
-            summary["ngspice"] = {"error": str(exc)}
-        else:
-            sim_out = np.array([s[0][-1][0] for s in sim])
-            pred_sim, pred_spice = loss.predict(sim_out), loss.predict(spice)
-            dv_out = float(np.max(np.abs(sim_out - spice)))
-            dv_hidden = max(float(np.max(np.abs(np.asarray(h) - s[0][l + 1][0])))
-                            for s in sim for l, h in enumerate(s[1]))
-            summary["ngspice"] = {
-                "checked": n, "agree": int(np.sum(pred_sim == pred_spice)),
-                "correct_spice": int(np.sum(pred_spice == data.y_test[:n])),
-                "max_abs_dv_out": dv_out, "max_abs_dv_hidden": dv_hidden}
-            log(f"ngspice: {summary['ngspice']['agree']}/{n} predicted classes agree; "
-                f"max |dV| outputs {dv_out:.2e} V, hidden {dv_hidden:.2e} V")
+    if "device" in results:
+        from circuitlearn.device.programming import describe
+        summary["device"] = results["device"]
+        log(describe(results["device"]))
+    exp = export_and_check(cfg, learner, data.x_test, args.out, "drn_digits.cir",
+                           "circuitlearn demo DRN (digits test sample 0)", log)
+    if "pred_spice" in exp.get("ngspice", {}):
+        chk = exp["ngspice"]
+        chk["correct_spice"] = int(np.sum(np.array(chk.pop("pred_spice"))
+                                          == data.y_test[:chk["checked"]]))
+    summary |= exp
     with open(os.path.join(args.out, "demo.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
     log(f"test accuracy {100 * summary['test_accuracy']:.2f}% on {summary['n_test']} held-out "
-        f"digits; trained in {train_s:.1f} s; netlist {path}")
+        f"digits; trained in {train_s:.1f} s; netlist {summary['netlist']}")
     print(json.dumps(summary))
     return 0

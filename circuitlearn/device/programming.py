@@ -25,6 +25,7 @@ import numpy as np
 
 from circuitlearn.device.physics import PulseModel, PulsedArray, is_number
 from circuitlearn.device.readout import READ_KEYS, ReadOut
+from circuitlearn.device.scaling import SCALE_KEYS
 from circuitlearn.errors import ConfigError
 
 ROUNDING = ("deterministic", "stochastic")
@@ -147,9 +148,10 @@ def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
                            rng: np.random.Generator, where: str | None = None) -> Programmer:
     """A :class:`Programmer` from a TOML ``[device]`` table: the scheme's keys
     (:data:`SCHEME_KEYS`), ``preset`` and the :class:`PulseModel` parameters (the read-out
-    keys, :data:`~circuitlearn.device.readout.READ_KEYS`, are not its business)."""
+    keys, :data:`~circuitlearn.device.readout.READ_KEYS`, and the physical units,
+    :data:`~circuitlearn.device.scaling.SCALE_KEYS`, are not its business)."""
     from circuitlearn.device.physics import model_from_dict
-    table = {k: v for k, v in table.items() if k not in READ_KEYS}
+    table = {k: v for k, v in table.items() if k not in READ_KEYS + SCALE_KEYS}
     sch = {k: table.pop(k) for k in SCHEME_KEYS if k in table}
     try:
         scheme = Scheme(**sch)
@@ -196,12 +198,13 @@ def build_devices(table: dict, n: int, g_min: float, g_max: float, seed: int,
                   where: str | None = None) -> Devices | None:
     """The :class:`Devices` of a checked ``[device]`` table for ``n`` trainable elements in
     ``[g_min, g_max]``; their random streams are seeded from ``seed`` apart from the
-    training's own (None for an empty table)."""
-    if not table:
+    training's own (None for a table with neither; the physical-unit keys,
+    :data:`~circuitlearn.device.scaling.SCALE_KEYS`, are the exporter's)."""
+    if not set(table) - set(SCALE_KEYS):
         return None
     programmer = (programmer_from_config(table, n, g_min, g_max,
                                          np.random.default_rng([seed, 8]), where)
-                  if set(table) - set(READ_KEYS) else None)
+                  if set(table) - set(READ_KEYS) - set(SCALE_KEYS) else None)
     reader = readout_from_config(table, where) if set(table) & set(READ_KEYS) else None
     return Devices(programmer, reader, None if reader is None else np.random.default_rng([seed, 9]))
 

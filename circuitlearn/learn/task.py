@@ -205,6 +205,12 @@ def load_task(path: str, overrides: dict | None = None, device: dict | None = No
     from circuitlearn.device.programming import device_table
     c = cfg["circuit"]
     cfg["device"] = device_table(device_toml, device, c["g_min"], c["g_max"], path)
+    from circuitlearn.device.scaling import SCALE_KEYS
+    for key in SCALE_KEYS:
+        if key in cfg["device"]:
+            raise ConfigError("a netlist task's deck is in physical units already: its "
+                              "conductance window is [circuit] g_min / g_max and its inputs "
+                              "are input_offset + input_scale * x volts", path, f"device.{key}")
     cfg["task_file"] = os.path.abspath(path)
     return cfg
 
