@@ -14,7 +14,10 @@ sweep changes one thing:
 * ``write_noise_std``, ``dw_min_dtod`` (device-to-device step variation), stuck fraction
   (half stuck on, half off), ``up_down`` asymmetry;
 * drift: trained with ``drift_nu = 0.05`` (``drift_nu_dtod = 0.02``), evaluated ``t``
-  seconds after the last programming.
+  seconds after the last programming;
+* ``preset``: the published devices in place of the base one -- ReRAM soft bounds and
+  exponential step, PCM as single one-sided devices (RESET and re-SET to go down) and
+  PCM with the input resistors as differential pairs (``pairs``, with refresh).
 
 Each setting is trained with centered EP (measured voltages only) and with the exact
 gradient (implicit differentiation of the same programmed devices).  Writes
@@ -49,9 +52,13 @@ SWEEPS = {
     "stuck_fraction": [0.0, 0.02, 0.1, 0.2],
     "up_down": [0.0, 0.2, 0.5],
     "drift_time_s": [0.0, 1e2, 1e4, 1e6],
+    "preset": ["reram-sb", "reram-es", "pcm", "pcm-pairs"],
 }
+#: the deck's differential input pairs: r1_i_k (from x_i) with r1_{i+16}_k (from -x_i)
+INPUT_PAIRS = [[["r1_[0-9]_*", "r1_1[0-5]_*"], ["r1_1[6-9]_*", "r1_2[0-9]_*", "r1_3[01]_*"]]]
 SMOKE = {"levels": [4, 256], "write_noise_std": [2.0], "dw_min_dtod": [0.5],
-         "stuck_fraction": [0.2], "up_down": [0.5], "drift_time_s": [0.0, 1e6]}
+         "stuck_fraction": [0.2], "up_down": [0.5], "drift_time_s": [0.0, 1e6],
+         "preset": ["pcm-pairs"]}
 
 
 def device_table(name: str, value) -> dict:
@@ -60,6 +67,10 @@ def device_table(name: str, value) -> dict:
         t |= {"levels": int(value), "dw_min": 2.0 / (int(value) - 1)}
     elif name == "stuck_fraction":
         t |= {"stuck_on_prob": value / 2, "stuck_off_prob": value / 2}
+    elif name == "preset":
+        t = {"preset": value.removesuffix("-pairs"), "rounding": "stochastic"}
+        if value.endswith("-pairs"):
+            t["pairs"] = INPUT_PAIRS
     elif name == "drift_time_s":
         t |= {"drift_nu": 0.05, "drift_nu_dtod": 0.02}
     else:
@@ -81,6 +92,7 @@ def run_one(cfg0, data, table, rule, epochs, out_dir, drift_times=(None,)):
         return {"test_error": [None] * n if n else None, "failed": str(exc),
                 "train_seconds": time.perf_counter() - t0, "history": []}
     out = {"train_seconds": time.perf_counter() - t0, "device": device.programmer.report()}
+    print(f"  {table}: {out['device']}", file=sys.stderr)
     errs = []
     for t in drift_times:
         if t is not None:                  # read the trained devices t seconds later
@@ -100,12 +112,20 @@ def figure(results, path, rules):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = list(results)
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7))
+    cols = 3
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.5 * rows), squeeze=False)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
     for ax, name in zip(axes.ravel(), names):
         r = results[name]
+        categorical = any(isinstance(v, str) for v in r["values"])
+        xs = np.arange(len(r["values"])) if categorical else r["values"]
         for rule in rules:
             err = np.array([np.nan if e is None else e for e in r[rule]], dtype=float)
-            ax.plot(r["values"], 100 * err, "o-", label=rule)
+            ax.plot(xs, 100 * err, "o-", label=rule)
+        if categorical:
+            ax.set_xticks(xs, r["values"])
         if name in ("levels", "drift_time_s"):
             ax.set_xscale("symlog" if name == "drift_time_s" else "log", **(
                 {"linthresh": 1.0} if name == "drift_time_s" else {"base": 2}))
@@ -126,8 +146,16 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="default: the task's (15); smoke 1")
     p.add_argument("--rules", default="ep,exact", help="comma-separated: ep, exact, coupled")
     p.add_argument("--smoke", action="store_true", help="two settings per sweep, tiny data")
+    p.add_argument("--sweeps", default=None,
+                   help=f"comma-separated subset of {', '.join(SWEEPS)} (default: all)")
     args = p.parse_args(argv)
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    chosen = [t.strip() for t in args.sweeps.split(",")] if args.sweeps else list(SWEEPS)
+    unknown = sorted(set(chosen) - set(SWEEPS))
+    if unknown:
+        print(f"nonideality_sweep: error: --sweeps: unknown {', '.join(unknown)} (known: "
+              f"{', '.join(SWEEPS)})", file=sys.stderr)
+        return 2
     try:
         cfg = load_task(args.config)
         cfg["train"]["n_check"] = 0
@@ -135,7 +163,7 @@ def main(argv=None) -> int:
         # devices a coarse grid rounds down (4 levels put most of them at g_min)
         cfg["algorithm"]["nudging"], cfg["algorithm"]["beta"] = "current", 0.1
         data = load_task_data(cfg)
-        sweeps = SMOKE if args.smoke else SWEEPS
+        sweeps = {k: v for k, v in (SMOKE if args.smoke else SWEEPS).items() if k in chosen}
         epochs = args.epochs or (1 if args.smoke else cfg["train"]["epochs"])
         if args.smoke:
             data = (data[0][:48], data[1][:48], data[2][:40], data[3][:40], *data[4:])
@@ -159,9 +187,11 @@ def main(argv=None) -> int:
                     f"{v}: " + ("failed" if e is None else f"{100 * e:.1f}%")
                     for v, e in zip(values, r[rule])), file=sys.stderr)
             results[name] = r
-        summary = {"levels": results["levels"]["values"],
-                   "test_error_vs_levels": results["levels"][rules[0]], "rules": rules,
-                   "epochs": epochs, "n_train": int(len(data[0])), "n_test": int(len(data[2]))}
+        summary = {"rules": rules, "epochs": epochs, "n_train": int(len(data[0])),
+                   "n_test": int(len(data[2]))}
+        if "levels" in results:
+            summary = {"levels": results["levels"]["values"],
+                       "test_error_vs_levels": results["levels"][rules[0]]} | summary
         summary |= {f"{name}_{rule}": results[name][rule] for name in results for rule in rules}
         with open(os.path.join(args.out, "sweep.json"), "w") as fh:
             json.dump({"summary": summary, "results": results}, fh, indent=1)

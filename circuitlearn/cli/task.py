@@ -24,6 +24,7 @@ TASK_FLAGS = {
     "decay": ("optim", "decay"), "beta": ("algorithm", "beta"),
     "estimator": ("algorithm", "estimator"), "nudging": ("algorithm", "nudging"),
     "loss": ("algorithm", "loss"), "device": ("circuit", "backend"),
+    "n_check": ("train", "n_check"),
 }
 
 

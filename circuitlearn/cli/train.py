@@ -191,6 +191,8 @@ def load_config(path: str | None = None, overrides: dict | None = None,
     m, where = cfg["model"], path or "command line"
     cfg["device"] = device_table(device_toml, device, m["g_min"], m["g_max"], where)
     m["g_min"] = window_g_min(cfg["device"], m["g_min"], m["g_max"], where)
+    if "pairs" in cfg["device"] and cfg["device"]["pairs"] != "inputs":
+        drn_pairs(cfg["device"]["pairs"], (2, 1), where)      # the located error
     scale_from_table(cfg["device"], m["g_min"], m["g_max"], m["gain"], where)
     return cfg
 
@@ -294,6 +296,8 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
                             sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
                             cfg["model"]["g_min"], cfg["model"]["g_max"], cfg["train"]["seed"],
                             "device")
+    if devices is not None and "pairs" in cfg["device"]:
+        devices.programmer.set_pairs(*drn_pairs(cfg["device"]["pairs"], sizes))
     scale = physical_scale(cfg)
     if devices is not None and scale is not None:    # read-out keys in physical volts
         devices.reader = scale.readout(devices.reader)
@@ -306,6 +310,18 @@ def run_training(cfg, out_dir, resume=False, progress=True, log=print, data=None
                        config=cfg, resume=resume, log=log, progress=progress,
                        extra={"sizes": list(sizes)}, title=title)
     return results, learner, cfg, ds
+
+
+def drn_pairs(spec, sizes, where="device"):
+    """``(plus, minus)`` device indices of ``[device] pairs = "inputs"``: the first layer's
+    resistors from input ``x_i`` and from its complement ``-x_i`` into the same node (the
+    DRN's differential input pairs); the deeper layers' devices stay single."""
+    if spec != "inputs":
+        raise ConfigError(f"a DRN pairs its input resistors: pairs = \"inputs\", got {spec!r}",
+                          where, "device.pairs")
+    n_x, n1 = sizes[0] // 2, sizes[1]
+    idx = np.arange(sizes[0] * n1).reshape(sizes[0], n1)
+    return idx[:n_x].ravel(), idx[n_x:].ravel()
 
 
 def physical_scale(cfg):

@@ -29,7 +29,17 @@ the step-response families (``u = (w - w_min) / (w_max - w_min)``, per device):
   pulse-response CSV: :func:`piecewise_from_csv`), linearly interpolated.
 
 The multiplicative cycle-to-cycle noise is aihwkit's ``mult_noise=True`` form; with
-``mult_noise=False`` it is additive, ``s + dw_min_std * dw_min_ij * xi``.  Write
+``mult_noise=False`` it is additive, ``s + dw_min_std * dw_min_ij * xi``.  With
+``dw_min_std_add`` or ``dw_min_std_slope`` (aihwkit's exp-step "complex" noise) a step's
+noise is ``dw_min_std (|s| + dw_min_std_add + dw_min_std_slope |w|) xi`` instead.
+
+One-sided devices (``one_sided``: phase-change memory, whose amorphisation is abrupt) move
+only up by pulses (gradual SET); down pulses do nothing, and the only way down is a RESET
+(:meth:`PulsedArray.reset_devices`), which leaves a device at ``reset_ij + reset_std xi``
+with ``reset_ij = reset + reset_dtod xi`` drawn once per device (aihwkit's names).  How a
+training turns that into signed updates (differential pairs with refresh, or RESET and
+re-SET of a single device) is the programmer's
+(:class:`~circuitlearn.device.programming.Programmer`).  Write
 noise: what the circuit sees (:meth:`PulsedArray.apparent`) is ``w + write_noise_std *
 dw_min * xi``, drawn anew each time a device is programmed, while pulses act on the
 persistent ``w``.  Stuck devices (``stuck_on_prob`` at ``w_max``, ``stuck_off_prob`` at
@@ -89,6 +99,12 @@ class PulseModel:
     drift_nu: float = 0.0
     drift_nu_dtod: float = 0.0
     drift_t0: float = 1.0
+    dw_min_std_add: float = 0.0
+    dw_min_std_slope: float = 0.0
+    one_sided: bool = False
+    reset: float = 0.0
+    reset_dtod: float = 0.0
+    reset_std: float = 0.0
 
     def __post_init__(self):
         where = "device"
@@ -97,19 +113,21 @@ class PulseModel:
                               None, f"{where}.model")
         for name in ("dw_min", "dw_min_std", "dw_min_dtod", "up_down_dtod", "w_min_dtod",
                      "w_max_dtod", "write_noise_std", "stuck_on_prob", "stuck_off_prob",
-                     "drift_nu", "drift_nu_dtod", "drift_t0", "pow_gamma"):
+                     "drift_nu", "drift_nu_dtod", "drift_t0", "pow_gamma", "dw_min_std_add",
+                     "dw_min_std_slope", "reset_dtod", "reset_std"):
             v = getattr(self, name)
             if not (is_number(v) and v >= 0):
                 raise ConfigError(f"must be a finite number >= 0, got {v!r}", None,
                                   f"{where}.{name}")
         for name in ("up_down", "w_min", "w_max", "gamma_up", "gamma_down", "A_up", "A_down",
-                     "a", "b", "pow_up_down"):
+                     "a", "b", "pow_up_down", "reset"):
             v = getattr(self, name)
             if not is_number(v):
                 raise ConfigError(f"must be a finite number, got {v!r}", None, f"{where}.{name}")
-        if not isinstance(self.mult_noise, bool):
-            raise ConfigError(f"must be true or false, got {self.mult_noise!r}", None,
-                              f"{where}.mult_noise")
+        for name in ("mult_noise", "one_sided"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"must be true or false, got {getattr(self, name)!r}", None,
+                                  f"{where}.{name}")
         if not self.dw_min > 0:
             raise ConfigError(f"must be > 0, got {self.dw_min!r}", None, f"{where}.dw_min")
         if not self.w_min < self.w_max:
@@ -177,10 +195,14 @@ class PulsedArray:
         u = rng.random(n)
         self.stuck = np.where(u < m.stuck_on_prob, 1, np.where(u < m.stuck_on_prob
                                                                + m.stuck_off_prob, -1, 0))
+        # drawn only when asked for, so that devices without them keep their random streams
+        self.reset_w = (m.reset + m.reset_dtod * rng.standard_normal(n) if m.reset_dtod > 0
+                        else np.full(n, float(m.reset)))
         self.w = np.zeros(n)
         self.noise = np.zeros(n)
         self.t_prog = np.zeros(n)
         self.pulses = 0
+        self.resets = 0
         self._pin()
 
     # ------------------------------------------------------------- state
@@ -198,17 +220,23 @@ class PulsedArray:
     def state(self) -> dict:
         """Every array that defines the devices now, and the generator's state (for a
         checkpoint: resuming from it continues bit for bit)."""
-        return {k: np.array(getattr(self, k)) for k in
-                ("w", "noise", "t_prog", "dw", "dw_up", "dw_down", "w_lo", "w_hi", "nu", "stuck")} | {
-            "pulses": np.int64(self.pulses), "rng": self.rng.bit_generator.state}
+        return {k: np.array(getattr(self, k)) for k in self.ARRAYS} | {
+            "pulses": np.int64(self.pulses), "resets": np.int64(self.resets),
+            "rng": self.rng.bit_generator.state}
+
+    ARRAYS = ("w", "noise", "t_prog", "dw", "dw_up", "dw_down", "w_lo", "w_hi", "nu", "stuck",
+              "reset_w")
 
     def load_state(self, st: dict) -> None:
-        for k in ("w", "noise", "t_prog", "dw", "dw_up", "dw_down", "w_lo", "w_hi", "nu", "stuck"):
+        for k in self.ARRAYS:
+            if k == "reset_w" and k not in st:     # a checkpoint from before resets
+                continue
             a = np.asarray(st[k])
             if a.shape != (self.n,) or not np.all(np.isfinite(a)):
                 raise ValueError(f"device state {k!r} must be {self.n} finite values")
             setattr(self, k, a.astype(self.stuck.dtype if k == "stuck" else np.float64))
         self.pulses = int(st["pulses"])
+        self.resets = int(st.get("resets", 0))
         if "rng" in st:
             self.rng.bit_generator.state = st["rng"]
 
@@ -248,18 +276,58 @@ class PulsedArray:
         todo = np.abs(n_pulses).copy()
         todo[self.stuck != 0] = 0
         up = n_pulses > 0
+        if m.one_sided:
+            todo[~up] = 0          # no gradual way down
         touched = todo > 0
         self.pulses += int(todo.sum())
         while np.any(todo > 0):
             act = todo > 0
-            s = self.step(up)
-            if m.dw_min_std > 0:
-                xi = self.rng.standard_normal(self.n)
-                s = s * (1.0 + m.dw_min_std * xi) if m.mult_noise else s + m.dw_min_std * self.dw * xi
-            w = self.w + np.where(up, s, -s)
+            w = self.w + self._noisy_step(up)
             self.w = np.where(act, np.clip(w, self.w_lo, self.w_hi), self.w)
             todo -= act
         if m.levels:
+            self.w = np.where(touched, self._quantise(self.w), self.w)
+        self._written(touched, t)
+
+    def _noisy_step(self, up) -> np.ndarray:
+        """The signed change one pulse makes now: the step with its cycle-to-cycle noise."""
+        m = self.model
+        s = self.step(up)
+        if m.dw_min_std > 0:
+            xi = self.rng.standard_normal(self.n)
+            if m.dw_min_std_add > 0 or m.dw_min_std_slope > 0:
+                return np.where(up, s, -s) + m.dw_min_std * (
+                    s + m.dw_min_std_add + m.dw_min_std_slope * np.abs(self.w)) * xi
+            s = s * (1.0 + m.dw_min_std * xi) if m.mult_noise else s + m.dw_min_std * self.dw * xi
+        return np.where(up, s, -s)
+
+    def reset_devices(self, mask, t: float = 0.0) -> None:
+        """RESET the devices of ``mask`` (stuck ones stay): each lands at its reset value
+        plus ``reset_std`` noise, within its window."""
+        mask = np.asarray(mask, bool) & (self.stuck == 0)
+        if not mask.any():
+            return
+        w = self.reset_w
+        if self.model.reset_std > 0:
+            w = w + self.model.reset_std * self.rng.standard_normal(self.n)
+        self.w = np.where(mask, self._quantise(np.clip(w, self.w_lo, self.w_hi)), self.w)
+        self.resets += int(mask.sum())
+        self._written(mask, t)
+
+    def pulse_up_to(self, target, mask, max_pulses: int, t: float = 0.0) -> None:
+        """Program-and-verify: up-pulses on the devices of ``mask`` until each reaches
+        ``target`` (or its window's top, or ``max_pulses``); every pulse is counted."""
+        target = np.broadcast_to(np.asarray(target, dtype=np.float64), (self.n,))
+        todo = np.asarray(mask, bool) & (self.stuck == 0)
+        touched = todo.copy()
+        for _ in range(int(max_pulses)):
+            todo &= (self.w < target) & (self.step(True) > 0) & (self.w < self.w_hi)
+            if not todo.any():
+                break
+            self.pulses += int(todo.sum())
+            w = self.w + self._noisy_step(np.ones(self.n, bool))
+            self.w = np.where(todo, np.clip(w, self.w_lo, self.w_hi), self.w)
+        if self.model.levels:
             self.w = np.where(touched, self._quantise(self.w), self.w)
         self._written(touched, t)
 
@@ -340,6 +408,17 @@ PRESETS = {
                      w_min=-1.0, a=-0.5, b=-0.5, gamma_up=5.0, gamma_down=5.0,
                      A_up=-1.18445, A_down=-0.081404, dw_min_dtod=0.2, up_down_dtod=0.05,
                      w_max_dtod=0.3, w_min_dtod=0.3, dw_min_std=5.0, write_noise_std=75.0),
+    # PCM (Ge2Sb2Te5 mushroom cells), exponential-step fit of the gradual-SET measurements
+    # of Nandakumar et al., "Mixed-precision deep learning based on computational memory",
+    # Front. Neurosci. 14, 406 (2020), doi:10.3389/fnins.2020.00406, as aihwkit's
+    # PCMPresetDevice: conductance only grows by pulses (one_sided; RESET is abrupt, to
+    # about 0.01 of a 0..2 window), with state-dependent cycle-to-cycle noise.  aihwkit
+    # uses it as a differential pair with refresh (PCMPresetUnitCell): ``pairs`` here.
+    "pcm": dict(model="exp-step", dw_min=0.01, up_down=0.0, w_max=2.0, w_min=0.0, a=-1.0,
+                b=0.0, gamma_up=2.5, gamma_down=2.5, A_up=-27.235, A_down=-2.235,
+                dw_min_dtod=0.2, up_down_dtod=0.05, w_max_dtod=0.1, w_min_dtod=0.0,
+                dw_min_std=0.6, dw_min_std_add=0.042, dw_min_std_slope=0.108,
+                write_noise_std=0.0, one_sided=True, reset=0.01, reset_dtod=0.02),
 }
 
 

@@ -12,8 +12,21 @@ becomes a pulse count per device ``n = dg / (g per dw_min)``, then:
 * ``threshold``: devices asked for fewer than this many pulses (in magnitude) get none;
 * ``pulse_budget``: at most this many pulses per device per step (0: no limit).
 
-It counts the pulses applied and their energy (``pulse_energy`` joules per pulse), and
-advances the device clock by ``step_time`` seconds per programming step, so drift acts
+One-sided devices (``one_sided``, e.g. the ``pcm`` preset) only move up by pulses:
+
+* devices in a differential pair (``pairs``: ``plus`` and ``minus`` conduct into the same
+  node from complementary signals, so the pair's weight is ``g_plus - g_minus``) take the
+  pair's change ``d = (dg_plus - dg_minus) / 2`` as up-pulses on ``plus`` when ``d > 0``
+  and on ``minus`` otherwise; every ``refresh_every`` steps a pair whose larger device is
+  above ``refresh_upper_thres`` of its window and whose smaller one above
+  ``refresh_lower_thres`` is refreshed: both weights read, both devices RESET, the
+  difference programmed back onto one by program-and-verify (aihwkit's OneSidedUnitCell);
+* a device without a partner asked to go down by at least one pulse's worth is RESET and
+  brought back up to its target by program-and-verify (at most :data:`MAX_VERIFY` pulses).
+
+It counts the pulses applied, the RESETs, the refreshes and their energy
+(``pulse_energy`` joules per pulse, a RESET counted as one pulse), and advances the
+device clock by ``step_time`` seconds per programming step, so drift acts
 between steps.  What the circuit sees is :meth:`conductances` (write noise and drift
 included).
 """
@@ -30,6 +43,9 @@ from circuitlearn.errors import ConfigError
 
 ROUNDING = ("deterministic", "stochastic")
 
+#: the most up-pulses one program-and-verify applies to a device
+MAX_VERIFY = 1000
+
 
 @dataclass(frozen=True)
 class Scheme:
@@ -40,6 +56,9 @@ class Scheme:
     pulse_budget: int = 0
     pulse_energy: float = 0.0
     step_time: float = 0.0
+    refresh_every: int = 1
+    refresh_upper_thres: float = 0.75
+    refresh_lower_thres: float = 0.25
 
     def __post_init__(self):
         if self.rounding not in ROUNDING:
@@ -48,6 +67,15 @@ class Scheme:
         if not isinstance(self.manhattan, bool):
             raise ConfigError(f"must be true or false, got {self.manhattan!r}", None,
                               "device.manhattan")
+        if isinstance(self.refresh_every, bool) or not isinstance(self.refresh_every, int) \
+                or self.refresh_every < 1:
+            raise ConfigError(f"must be a whole number >= 1, got {self.refresh_every!r}", None,
+                              "device.refresh_every")
+        for name in ("refresh_upper_thres", "refresh_lower_thres"):
+            v = getattr(self, name)
+            if not (is_number(v) and 0 <= v <= 1):
+                raise ConfigError(f"must be a fraction of the window in 0..1, got {v!r}", None,
+                                  f"device.{name}")
         for name in ("threshold", "pulse_budget"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -61,7 +89,10 @@ class Scheme:
 
 
 SCHEME_KEYS = ("rounding", "manhattan", "threshold", "pulse_budget", "pulse_energy",
-               "step_time")
+               "step_time", "refresh_every", "refresh_upper_thres", "refresh_lower_thres")
+
+#: keys resolved against the element names by the task or DRN that owns the devices
+PAIR_KEYS = ("pairs",)
 
 
 class Programmer:
@@ -80,6 +111,18 @@ class Programmer:
         self.scale = (self.g_max - self.g_min) / (model.w_max - model.w_min)   # S per unit w
         self.time = 0.0
         self.energy = 0.0
+        self.plus = self.minus = np.zeros(0, np.int64)
+        self.steps = self.refreshes = 0
+
+    def set_pairs(self, plus, minus) -> None:
+        """Devices ``plus[i]`` and ``minus[i]`` form differential pairs (one-sided devices)."""
+        plus, minus = np.asarray(plus, np.int64), np.asarray(minus, np.int64)
+        both = np.concatenate([plus, minus])
+        if plus.shape != minus.shape or both.size and (
+                both.min() < 0 or both.max() >= self.devices.n or np.unique(both).size < both.size):
+            raise ConfigError("pairs must join distinct devices, each in at most one pair",
+                              None, "device.pairs")
+        self.plus, self.minus = plus, minus
 
     # ---------------------------------------------------------------- mapping
     def to_w(self, g):
@@ -121,27 +164,71 @@ class Programmer:
 
     def program(self, dg) -> np.ndarray:
         """Apply the change ``dg`` by pulses; returns the conductances the circuit now sees."""
-        k = self.pulses_for(dg)
-        before = self.devices.pulses
+        d = self.devices
+        before = d.pulses + d.resets
         self.time += self.scheme.step_time
-        self.devices.pulse(k, t=self.time)
-        self.energy += (self.devices.pulses - before) * self.scheme.pulse_energy
+        if self.model.one_sided:
+            self._program_one_sided(np.array(dg, dtype=np.float64))
+        else:
+            d.pulse(self.pulses_for(dg), t=self.time)
+        self.steps += 1
+        self.energy += (d.pulses + d.resets - before) * self.scheme.pulse_energy
         return self.conductances()
+
+    def _program_one_sided(self, dg):
+        d, p, q = self.devices, self.plus, self.minus
+        single = np.ones(d.n, bool)
+        if p.size:
+            half = 0.5 * (dg[p] - dg[q])
+            dg[p], dg[q] = np.maximum(half, 0.0), np.maximum(-half, 0.0)
+            single[p] = single[q] = False
+        k = self.pulses_for(dg)
+        down = single & (k < 0)
+        target = np.maximum(d.w + k * d.dw, d.w_lo)
+        d.pulse(np.maximum(k, 0), t=self.time)
+        if down.any():                          # RESET, then back up to the target
+            d.reset_devices(down, t=self.time)
+            d.pulse_up_to(target, down, MAX_VERIFY, t=self.time)
+        if p.size and self.steps % self.scheme.refresh_every == 0:
+            self._refresh()
+
+    def _refresh(self):
+        d, p, q, s = self.devices, self.plus, self.minus, self.scheme
+        u = (d.w - d.w_lo) / (d.w_hi - d.w_lo)
+        need = (np.maximum(u[p], u[q]) > s.refresh_upper_thres) & \
+            (np.minimum(u[p], u[q]) > s.refresh_lower_thres)
+        if not need.any():
+            return
+        p, q = p[need], q[need]
+        read = d.apparent(self.time)
+        diff = read[p] - read[q]
+        mask = np.zeros(d.n, bool)
+        mask[p] = mask[q] = True
+        d.reset_devices(mask, t=self.time)
+        target = d.w.copy()
+        target[p] += np.maximum(diff, 0.0)
+        target[q] += np.maximum(-diff, 0.0)
+        d.pulse_up_to(target, mask & (target > d.w), MAX_VERIFY, t=self.time)
+        self.refreshes += int(need.sum())
 
     # ----------------------------------------------------------------- report
     def report(self) -> dict:
         d = self.devices
         return {"pulses": int(d.pulses), "programming_energy_J": float(self.energy),
                 "devices": int(d.n), "stuck_on": int(np.sum(d.stuck == 1)),
-                "stuck_off": int(np.sum(d.stuck == -1)), "device_time_s": float(self.time)}
+                "stuck_off": int(np.sum(d.stuck == -1)), "device_time_s": float(self.time),
+                "resets": int(d.resets), "refreshes": int(self.refreshes),
+                "pairs": int(self.plus.size)}
 
     def state(self) -> dict:
         return {**self.devices.state(), "time": np.float64(self.time),
-                "energy": np.float64(self.energy)}
+                "energy": np.float64(self.energy), "steps": np.int64(self.steps),
+                "refreshes": np.int64(self.refreshes)}
 
     def load_state(self, st: dict) -> None:
         self.devices.load_state(st)
         self.time, self.energy = float(st["time"]), float(st["energy"])
+        self.steps, self.refreshes = int(st.get("steps", 0)), int(st.get("refreshes", 0))
 
 
 def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
@@ -151,11 +238,16 @@ def programmer_from_config(table: dict, n: int, g_min: float, g_max: float,
     keys, :data:`~circuitlearn.device.readout.READ_KEYS`, and the physical units,
     :data:`~circuitlearn.device.scaling.SCALE_KEYS`, are not its business)."""
     from circuitlearn.device.physics import model_from_dict
-    table = {k: v for k, v in table.items() if k not in READ_KEYS + SCALE_KEYS}
+    extra = table
+    table = {k: v for k, v in table.items() if k not in READ_KEYS + SCALE_KEYS + PAIR_KEYS}
     sch = {k: table.pop(k) for k in SCHEME_KEYS if k in table}
     try:
         scheme = Scheme(**sch)
         model = model_from_dict(table, where)
+        if "pairs" in extra and not model.one_sided:
+            raise ConfigError("pairs are for one-sided devices (one_sided = true, e.g. "
+                              "preset = 'pcm'); a bidirectional device updates on its own",
+                              None, "device.pairs")
         return Programmer(model, scheme, n, g_min, g_max, rng)
     except ConfigError as exc:
         raise ConfigError(exc.reason, where, exc.key) from None
@@ -202,6 +294,8 @@ def build_devices(table: dict, n: int, g_min: float, g_max: float, seed: int,
     :data:`~circuitlearn.device.scaling.SCALE_KEYS`, are the exporter's)."""
     if not set(table) - set(SCALE_KEYS):
         return None
+    if set(table) & set(PAIR_KEYS) and not set(table) - set(READ_KEYS + SCALE_KEYS + PAIR_KEYS):
+        raise ConfigError("pairs need a pulsed device (model or preset)", where, "device.pairs")
     programmer = (programmer_from_config(table, n, g_min, g_max,
                                          np.random.default_rng([seed, 8]), where)
                   if set(table) - set(READ_KEYS) - set(SCALE_KEYS) else None)
@@ -223,5 +317,8 @@ def device_table(table, extra, g_min, g_max, where) -> dict:
 
 def describe(report: dict) -> str:
     """One log line of a :meth:`Programmer.report`."""
-    return ("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
+    line = ("devices: {pulses} pulses applied ({programming_energy_J:.3g} J), {stuck_on} "
             "stuck on, {stuck_off} stuck off of {devices}".format(**report))
+    if report.get("resets"):
+        line += "; {resets} RESETs, {refreshes} pair refreshes ({pairs} pairs)".format(**report)
+    return line

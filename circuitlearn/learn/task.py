@@ -289,7 +289,42 @@ def build_device(cfg: dict, backend: str | None = None):
         from circuitlearn.device.programming import build_devices
         dev.attach_devices(build_devices(cfg["device"], dev.n_trainable, c["g_min"],
                                          c["g_max"], cfg["train"]["seed"], where))
+        if "pairs" in cfg["device"]:
+            names = [circuit.resistor_names[i] for i in trainable]
+            dev.programmer.set_pairs(*glob_pairs(names, cfg["device"]["pairs"], where))
     return dev
+
+
+def glob_pairs(names, spec, where=None):
+    """``(plus, minus)`` indices into the trainable ``names`` from ``[device] pairs``: a
+    list of ``[plus, minus]``, each side a glob or a list of globs, their matches paired
+    in element order."""
+    from circuitlearn.device.netlist_device import match_trainable
+
+    def side(g):
+        g = [g] if isinstance(g, str) else g
+        return g if isinstance(g, list) and g and all(isinstance(t, str) for t in g) else None
+    ok = isinstance(spec, list) and spec and all(
+        isinstance(t, list) and len(t) == 2 and side(t[0]) and side(t[1]) for t in spec)
+    if not ok:
+        raise ConfigError(f"expected a list of [plus_glob, minus_glob] pairs, got {spec!r}",
+                          where, "device.pairs")
+    plus, minus = [], []
+    for a, b in spec:
+        try:
+            ia, ib = match_trainable(names, side(a)), match_trainable(names, side(b))
+        except KeyError as exc:
+            raise ConfigError(f"glob {exc.args[0]!r} matches no trainable resistor", where,
+                              "device.pairs") from None
+        if ia.size != ib.size:
+            raise ConfigError(f"{a!r} matches {ia.size} trainable resistors but {b!r} "
+                              f"{ib.size}: pairs need as many of each", where, "device.pairs")
+        plus += ia.tolist()
+        minus += ib.tolist()
+    if len(set(plus + minus)) < len(plus) * 2:
+        raise ConfigError("a resistor is in more than one pair (or paired with itself)",
+                          where, "device.pairs")
+    return np.array(plus, np.int64), np.array(minus, np.int64)
 
 
 def _source_driven_nodes(circuit) -> set:
