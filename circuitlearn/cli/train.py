@@ -14,7 +14,8 @@
     [device]     pulsed devices and read-out (circuitlearn.device.programming), and the
                  physical units of the exported deck: g_window = [1e-6, 1e-4] (S, the
                  model's g_max maps to its top), input_range = 0.2 (V, inputs at
-                 +-input_range x); see circuitlearn.device.scaling
+                 +-input_range x), sense_resistance = 1e5 (ohm, a sense resistor
+                 loading each output); see circuitlearn.device.scaling
 
 It writes into ``--out``: ``results.json`` (config, per-epoch train/test error
 and loss, seconds per epoch), ``curves.png`` and ``checkpoint.npz`` (weights,
@@ -193,7 +194,9 @@ def load_config(path: str | None = None, overrides: dict | None = None,
     m["g_min"] = window_g_min(cfg["device"], m["g_min"], m["g_max"], where)
     if "pairs" in cfg["device"] and cfg["device"]["pairs"] != "inputs":
         drn_pairs(cfg["device"]["pairs"], (2, 1), where)      # the located error
-    scale_from_table(cfg["device"], m["g_min"], m["g_max"], m["gain"], where)
+    from circuitlearn.device.scaling import output_load
+    output_load(cfg["device"], scale_from_table(cfg["device"], m["g_min"], m["g_max"],
+                                                m["gain"], where), where)
     return cfg
 
 
@@ -216,18 +219,21 @@ def _check_consistency(cfg, where):
 # ----------------------------------------------------------------- objects
 def build(cfg: dict, n_features: int, n_classes: int):
     """(device, loss, EPConfig, SGDConfig, sizes) from a checked config."""
+    from circuitlearn.device.scaling import output_load
     from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
     from circuitlearn.learn import ep, optim
     from circuitlearn.learn.losses import Loss
     m, a, o, t = cfg["model"], cfg["algorithm"], cfg["optim"], cfg["train"]
     diff = m["output"] == "differential"
     sizes = (2 * n_features, *m["hidden"], n_classes * (2 if diff else 1))
+    load = output_load(cfg.get("device") or {}, physical_scale(cfg), "device")
     if t["device"] == "simulator":
-        dev = LayeredSimulator(sizes, m["gain"], m["g_min"], m["g_max"], m["vth"], m["sweeps"])
+        dev = LayeredSimulator(sizes, m["gain"], m["g_min"], m["g_max"], m["vth"], m["sweeps"],
+                               load=load)
     else:
         g_min = m["g_min"] if m["g_min"] > 0 else 1e-9
         dev = CircuitDevice(sizes, m["gain"], g_min, m["g_max"], backend=t["device"],
-                            diodes="ideal")
+                            diodes="ideal", load=load)
     loss = Loss(a["loss"], diff, a["loss_scale"])
     ep_cfg = ep.EPConfig(a["estimator"], a["nudging"], a["beta"])
     n_layers = len(sizes) - 1
@@ -343,6 +349,9 @@ def export_and_check(cfg, learner, x_test, out_dir, name, title, log=print) -> d
     out = {"netlist": path}
     if scale is not None:
         out["physical"] = {"g_per_model_siemens": scale.k, "volts_per_model_volt": scale.s}
+    if learner.device.load:
+        out.setdefault("physical", {})["sense_resistance_ohm"] = float(
+            (cfg.get("device") or {})["sense_resistance"])
     n = min(cfg["train"]["n_check"], len(x_test))
     if n > 0:
         try:

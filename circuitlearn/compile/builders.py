@@ -233,7 +233,8 @@ def drn_sizes(weights) -> list[int]:
 
 def drn_netlist(weights, biases=None, *, x=None, gain: float = 1.0,
                 diode_model: str = "dideal", diode_params: dict | None = None,
-                amplifier_gain=None, title: str = "deep resistive network") -> Netlist:
+                amplifier_gain=None, load: float = 0.0,
+                title: str = "deep resistive network") -> Netlist:
     """A deep resistive network (Scellier 2024) as a netlist, named per docs/CONVENTIONS.md.
 
     Parameters
@@ -269,12 +270,15 @@ def drn_netlist(weights, biases=None, *, x=None, gain: float = 1.0,
         The network then is a chain of energy-based blocks coupled
         feed-forward (an ff-EBM) rather than one circuit minimising a single
         power function.  A sequence gives one gain per hidden layer.
+    load : float
+        Conductance (S) of a sense resistor ``rs{k} o{k} 0`` loading each output node
+        (0: none).  :func:`drn_arrays` ignores these fixed resistors.
 
     Hidden node ``k`` of a layer of ``n`` nodes has diode ``dh{l}_{k}``: for
     ``k < n // 2`` from ground to the node (anode 0, holds ``V >= -vth``),
     otherwise from the node to ground (holds ``V <= vth``).  Output nodes are
     linear (no diode).  Element order: ``vx*``, the bias sources layer by
-    layer, resistors layer by layer, diodes, buffers -- so a compiled DRN's
+    layer, resistors layer by layer, sense resistors, diodes, buffers -- so a compiled DRN's
     sources vector is ``[vx0.., ih1_0.., ..., io0..]``.
     """
     sizes = drn_sizes(weights)
@@ -301,6 +305,11 @@ def drn_netlist(weights, biases=None, *, x=None, gain: float = 1.0,
         if amps is not None and l >= 2:
             src = [f"a{l - 1}_{i}" for i in range(sizes[l - 1])]
         els += _resistors(ws[l - 1], lambda i, k, l=l: f"r{l}_{i}_{k}", src, nodes[l])
+    if not (np.isfinite(load) and load >= 0):
+        raise ValueError(f"load must be a finite conductance >= 0, got {load}")
+    if load > 0:
+        els += _resistors(np.full((1, sizes[-1]), float(load)), lambda i, k: f"rs{k}",
+                          ["0"], nodes[-1])
     for l in range(1, n_layers):
         half = sizes[l] // 2
         els += [Element("d" + n, "D", ("0", n) if k < half else (n, "0"), 1.0, diode_model)

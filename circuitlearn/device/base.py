@@ -22,12 +22,15 @@ class Device(ABC):
     """Abstract layered device.  Batches: every call handles ``B`` samples at once.
 
     Attributes expected of implementations: ``sizes`` (layer sizes ``(n0..nL)``),
-    ``gain`` (input gain), ``g_min``/``g_max`` (programmable conductance range).
+    ``gain`` (input gain), ``g_min``/``g_max`` (programmable conductance range),
+    ``load`` (fixed conductance from each output node to ground: a sense resistor;
+    0 without one).
     """
     sizes: tuple
     gain: float
     g_min: float
     g_max: float
+    load: float = 0.0
 
     @property
     def n_out(self) -> int:

@@ -19,6 +19,13 @@ times ``s``, saturation current ``IS`` times ``k s``), so its Shockley curve is 
 image of the model-unit deck's and ngspice reproduces the trained outputs times ``s``.
 With an ``input_range``, the read-out keys (``read_noise_std``, ``adc_range``) are
 physical volts at the device's terminals.
+
+``sense_resistance`` (ohms) loads every output node with a sense resistor to ground, the
+resistor an ADC reads the output voltage across.  It is part of the circuit -- trained
+with, differentiated, exported (``rs{k} o{k} 0``) and solved by ngspice -- so its loading
+of the outputs is what the network learns to live with; in model units it is the
+conductance ``1 / (k R)`` (``k = 1`` without a ``g_window``, the resistance then in model
+ohms).  The hidden nodes are read by high-impedance probes (EP measures every node).
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ import numpy as np
 from circuitlearn.device.physics import is_number
 from circuitlearn.errors import ConfigError
 
-SCALE_KEYS = ("g_window", "input_range")
+SCALE_KEYS = ("g_window", "input_range", "sense_resistance")
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,15 @@ class PhysicalScale:
         return ReadOut(reader.read_noise_std / self.s, reader.adc_bits, reader.adc_range / self.s)
 
     def drn_netlist(self, ws, bs, *, x, gain: float, vth: float = 0.0,
-                    title: str = "deep resistive network"):
-        """The DRN of model-unit conductances ``ws`` and bias currents ``bs`` as a deck in
-        physical units, input ``x`` applied (:func:`~circuitlearn.compile.builders.drn_netlist`)."""
+                    load: float = 0.0, title: str = "deep resistive network"):
+        """The DRN of model-unit conductances ``ws``, bias currents ``bs`` and output load
+        ``load`` as a deck in physical units, input ``x`` applied
+        (:func:`~circuitlearn.compile.builders.drn_netlist`)."""
         from circuitlearn.compile.builders import DRN_DIODE_PARAMS, drn_netlist
         diode = {"n": DRN_DIODE_PARAMS["n"] * self.s, "is": DRN_DIODE_PARAMS["is"] * self.k * self.s,
                  "vth": vth * self.s}
         return drn_netlist(self.conductances(ws), self.currents(bs), x=x, gain=gain * self.s,
-                           diode_params=diode, title=title)
+                           diode_params=diode, load=self.k * load, title=title)
 
 
 def _window(v, where):
@@ -77,7 +85,7 @@ def scale_from_table(table: dict, g_min: float, g_max: float, gain: float,
     """The :class:`PhysicalScale` of a DRN config's ``[device]`` table (None without
     ``g_window`` and ``input_range``).  Refuses a window the model's ``[g_min, g_max]``
     does not fit."""
-    if not set(table) & set(SCALE_KEYS):
+    if not set(table) & {"g_window", "input_range"}:
         return None
     k = s = 1.0
     if "g_window" in table:
@@ -98,6 +106,17 @@ def scale_from_table(table: dict, g_min: float, g_max: float, gain: float,
                               "device.input_range")
         s = float(v) / gain
     return PhysicalScale(k, s)
+
+
+def output_load(table: dict, scale: PhysicalScale | None, where: str | None = None) -> float:
+    """The model-unit conductance of ``[device] sense_resistance`` (0 without one)."""
+    if "sense_resistance" not in table:
+        return 0.0
+    r = table["sense_resistance"]
+    if not (is_number(r) and r > 0):
+        raise ConfigError(f"must be a finite resistance > 0 (ohms), got {r!r}", where,
+                          "device.sense_resistance")
+    return 1.0 / (float(r) * (scale.k if scale is not None else 1.0))
 
 
 def window_g_min(table: dict, g_min: float, g_max: float, where: str | None = None) -> float:

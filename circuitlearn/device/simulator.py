@@ -31,11 +31,14 @@ class LayeredSimulator(Device):
     sweeps : sweeps per phase (published: 4); ``tol > 0`` stops earlier
     warm_start : the free phase starts from the previous free state (as the
         published trainer does; ``False`` starts from 0 for every batch)
+    load : conductance from each output node to ground (a sense resistor; 0: none)
     """
 
     def __init__(self, sizes, gain: float = 1.0, g_min: float = 0.0, g_max: float = np.inf,
-                 vth: float = 0.0, sweeps: int = 4, tol: float = 0.0, warm_start: bool = True):
-        self.net = ly.make_network(sizes, vth)
+                 vth: float = 0.0, sweeps: int = 4, tol: float = 0.0, warm_start: bool = True,
+                 load: float = 0.0):
+        self.net = ly.make_network(sizes, vth, load)
+        self.load = self.net.load
         self.sizes = self.net.sizes
         self.gain = float(gain)
         self.g_min, self.g_max = float(g_min), float(g_max)
@@ -83,6 +86,8 @@ class LayeredSimulator(Device):
             d[...] = self._colsum[l - 1] if l >= 1 else 0.0
             if l < L:
                 d += self._rowsum[l]
+            else:
+                d += self.net.load
         if delta_b is not None:
             for b, db in zip(self.params.biases, delta_b):
                 b += db
@@ -193,10 +198,11 @@ class CircuitDevice(Device):
     diodes : ``"ideal"`` or ``"shockley"`` (passed as ``diodes=``); with ngspice,
         ``"ideal"`` means the near-ideal Shockley ``.model`` of the builders
     builder_kwargs : extra keyword arguments for ``drn_netlist``
+    load : conductance from each output node to ground (sense resistors ``rs{k}``)
     """
 
     def __init__(self, sizes, gain=1.0, g_min=1e-9, g_max=np.inf, backend="numba",
-                 diodes="ideal", builder_kwargs=None, solve_kwargs=None):
+                 diodes="ideal", builder_kwargs=None, solve_kwargs=None, load: float = 0.0):
         self.sizes = tuple(int(s) for s in sizes)
         self.gain, self.g_min, self.g_max = float(gain), float(g_min), float(g_max)
         if self.g_min <= 0:
@@ -206,6 +212,9 @@ class CircuitDevice(Device):
             diodes = "shockley"
         self.backend, self.diodes = backend, diodes
         self.builder_kwargs = dict(builder_kwargs or {})
+        self.load = float(load)
+        if self.load:
+            self.builder_kwargs["load"] = self.load
         self.solve_kwargs = dict(solve_kwargs or {})
         self._w = [np.full((a, b), self.g_min) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         self._b = [np.zeros(n) for n in self.sizes[1:]]
@@ -260,13 +269,15 @@ class CircuitDevice(Device):
             circuit_mod = _require("circuitlearn.compile.circuit", "CircuitDevice")
             self._circuit = circuit_mod.compile_netlist(self.netlist())
             # resistor r{l}_{i}_{k} joins node i of layer l-1 to node k of layer l
-            lik = np.array([[int(t) for t in name[1:].split("_")]
-                            for name in self._circuit.resistor_names], dtype=np.int64)
+            # (the output loads rs{k} are fixed: layer 0 matches no weight matrix)
+            lik = np.array([[int(t) for t in name[1:].split("_")] if name[1:2].isdigit()
+                            else [0, 0, 0] for name in self._circuit.resistor_names],
+                           dtype=np.int64)
             self._where = [(lik[:, 0] == l + 1, lik[lik[:, 0] == l + 1, 1], lik[lik[:, 0] == l + 1, 2])
                            for l in range(len(self._w))]
             self._stale = False
         elif self._stale:
-            g = np.empty(self._circuit.conductance.size)
+            g = self._circuit.conductance.copy()
             for W, (mask, i, k) in zip(self._w, self._where):
                 g[mask] = W[i, k]
             from circuitlearn.solve.assemble import carry_structure

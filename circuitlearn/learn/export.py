@@ -21,8 +21,9 @@ def drn_deck(device, x, gain: float, vth: float = 0.0, scale: PhysicalScale | No
     ``x`` (float64[n_x], in [0, 1]) applied."""
     from circuitlearn.netlist.writer import write_netlist
     scale = scale or PhysicalScale()
+    load = getattr(device, "load", 0.0)        # sense resistors on the outputs
     return write_netlist(scale.drn_netlist(device.conductances(), device.biases(), x=x,
-                                           gain=gain, vth=vth, title=title))
+                                           gain=gain, vth=vth, load=load, title=title))
 
 
 def ngspice_check(device, loss, gain: float, x, vth: float = 0.0,
@@ -35,12 +36,12 @@ def ngspice_check(device, loss, gain: float, x, vth: float = 0.0,
     from circuitlearn.solve.layered import network as ly
     scale = scale or PhysicalScale()
     sizes = device.sizes
-    ws, bs = device.conductances(), device.biases()
+    ws, bs, load = device.conductances(), device.biases(), getattr(device, "load", 0.0)
     out_s, out_m, dv_hidden = [], [], 0.0
     for xi in np.asarray(x, dtype=np.float64):
         v = run_ngspice_batch(drn_deck(device, xi, gain, vth, scale, title))
         layers, _ = ly.solve_layered(ws, bs, ly.input_voltages(xi[None], gain), 100000, 1e-13,
-                                     vth=vth)
+                                     vth=vth, load=load)
         out_s.append([v[f"o{k}"] for k in range(sizes[-1])])
         out_m.append(scale.s * layers[-1][0])
         for l, n in enumerate(sizes[1:-1], 1):

@@ -83,9 +83,9 @@ def cosine(a, b) -> float:
 
 
 # ------------------------------------------------------------ layered (DRN)
-def _net_params(weights, biases, vth):
+def _net_params(weights, biases, vth, load=0.0):
     sizes = [np.shape(weights[0])[0]] + [np.shape(W)[1] for W in weights]
-    net = ly.make_network(sizes, vth)
+    net = ly.make_network(sizes, vth, load)
     if biases is None:
         biases = [np.zeros(n) for n in sizes[1:]]
     return net, ly.make_params(net, weights, biases)
@@ -128,14 +128,16 @@ def _free_laplacian(params):
 
 
 def layered_equilibrium(weights, biases, v_in, vth: float = 0.0, max_sweeps: int = 100000,
-                        tol: float = 1e-13, atol: float = 1e-12, polish: bool = True):
+                        tol: float = 1e-13, atol: float = 1e-12, polish: bool = True,
+                        load: float = 0.0):
     """Free equilibrium ``[v_0, ..., v_L]`` of a layered ideal-diode network, to roundoff.
 
     Block coordinate descent (:func:`circuitlearn.solve.layered.network.relax`) to ``tol``,
     then, with ``polish``, one exact linear solve of the free nodes on the
     resulting active set; the polished state is kept for each sample where it
-    is feasible (inside the diode boxes, diode currents of the right sign)."""
-    net, params = _net_params(weights, biases, vth)
+    is feasible (inside the diode boxes, diode currents of the right sign).  ``load``:
+    conductance from each output node to ground (a sense resistor)."""
+    net, params = _net_params(weights, biases, vth, load)
     prep = ly.prepare(params, np.asarray(v_in, dtype=np.float64))
     v = ly.init_state(prep)
     ly.relax(prep, v, max_sweeps, tol)
@@ -186,7 +188,8 @@ def _polish(params, v, atol):
     return out
 
 
-def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: float = 1e-12):
+def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: float = 1e-12,
+                      load: float = 0.0):
     """Exact gradient of the batch-mean loss w.r.t. ``W_l`` and ``b_l`` (ideal-diode DRN).
 
     Parameters
@@ -198,13 +201,14 @@ def layered_gradients(weights, biases, free, dcdv_out, vth: float = 0.0, atol: f
         :class:`~circuitlearn.learn.losses.Loss` returns it)
     vth : diode threshold of the hidden nodes
     atol : relative tolerance deciding that a hidden node sits at its bound
+    load : conductance from each output node to ground (a sense resistor)
 
     Returns
     -------
     (grad_w, grad_b) : lists like :func:`circuitlearn.learn.ep.ep_gradients_from_states`,
         gradients of ``mean_b C_b``.
     """
-    net, params = _net_params(weights, biases, vth)
+    net, params = _net_params(weights, biases, vth, load)
     v = np.ascontiguousarray(np.concatenate(free, axis=1), dtype=np.float64)
     B = v.shape[0]
     n0 = net.offsets[1]
@@ -262,17 +266,19 @@ def device_exact_gradients(device, x, labels, loss, vth: float | None = None, **
       :func:`circuitlearn.solve.solve` (``device.diodes``, tolerance 1e-13) and
       differentiated by :func:`circuit_gradients`;
     * otherwise an ideal-diode layered network (:func:`layered_equilibrium`,
-      ``vth`` from ``device.net`` when not given).
+      ``vth`` and the output load from ``device.net`` when not given).
 
     Returns ``(grad_w, grad_b, free)`` (gradients of the batch-mean loss)."""
     if hasattr(device, "netlist") and getattr(device, "diodes", None) in ("ideal", "shockley"):
         return _circuit_device_gradients(device, x, labels, loss, **kw)
+    net = getattr(device, "net", None)
     if vth is None:
-        vth = float(getattr(getattr(device, "net", None), "vth", 0.0))
+        vth = float(getattr(net, "vth", 0.0))
+    load = float(getattr(net, "load", 0.0))
     ws, bs = device.conductances(), device.biases()
     v_in = ly.input_voltages(np.asarray(x, dtype=np.float64), device.gain)
-    free = layered_equilibrium(ws, bs, v_in, vth=vth)
-    gw, gb = layered_loss_gradients(ws, bs, free, labels, loss, vth=vth, **kw)
+    free = layered_equilibrium(ws, bs, v_in, vth=vth, load=load)
+    gw, gb = layered_loss_gradients(ws, bs, free, labels, loss, vth=vth, load=load, **kw)
     return gw, gb, free
 
 

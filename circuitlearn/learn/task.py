@@ -206,6 +206,10 @@ def load_task(path: str, overrides: dict | None = None, device: dict | None = No
     c = cfg["circuit"]
     cfg["device"] = device_table(device_toml, device, c["g_min"], c["g_max"], path)
     from circuitlearn.device.scaling import SCALE_KEYS
+    if "sense_resistance" in cfg["device"]:
+        raise ConfigError("a netlist task's read-out load is an element of its deck: put the "
+                          "sense resistor there (e.g. RSENSE out 0 10k)", path,
+                          "device.sense_resistance")
     for key in SCALE_KEYS:
         if key in cfg["device"]:
             raise ConfigError("a netlist task's deck is in physical units already: its "

@@ -6,6 +6,8 @@ ground (first half of a layer: :math:`V \ge -v_{th}`, second half:
 :math:`V \le v_{th}`); layer ``L`` is the linear output layer.  Conductances
 ``W_l[i, j] >= 0`` connect node ``i`` of layer ``l-1`` to node ``j`` of layer
 ``l``; biases ``b_l[j]`` are currents injected into node ``j`` of layer ``l``.
+Each output node may be loaded by a fixed conductance ``g_s`` to ground (a sense
+resistor, :attr:`LayeredNetwork.load`; 0 by default).
 
 The steady state minimises the circuit's (co-content) energy over the box of
 the diodes:
@@ -14,6 +16,7 @@ the diodes:
 
     E(v) = \tfrac12 \sum_l \sum_{ij} W_{l,ij} (v_{l-1,i} - v_{l,j})^2
            - \sum_{l \ge 1} b_l \cdot v_l - I \cdot v_L
+           + \tfrac12 g_s \lVert v_L \rVert^2
            + \tfrac12 \beta \, \lVert v_L - t \rVert^2
 
 where ``I`` are currents injected at the outputs (nudging by current, or a
@@ -23,7 +26,7 @@ is bipartite, so all odd layers can be minimised at once given the even ones
 and vice versa; the minimiser of one node given the rest is
 
 .. math::  v_j \leftarrow \Pi_j\Big[\frac{\sum_i g_{ij} v_i + b_j + I_j + \beta t_j}
-                                      {\sum_i g_{ij} + \beta}\Big]
+                                      {\sum_i g_{ij} + g_s + \beta}\Big]
 
 (``Pi`` = clip to the diode half).  Each update can only lower ``E``; a sweep
 updates odd layers then even layers.  The input drive ``v_0 @ W_1`` and the
@@ -67,6 +70,8 @@ class LayeredNetwork:
         Box of each node (``-inf``/``+inf`` where unconstrained).
     weight_offsets : int64[L]
         Offsets of each ``W_l`` in the flat weight vector.
+    load : float
+        Conductance from each output node to ground (a sense resistor; 0: none).
     """
     sizes: tuple
     vth: float
@@ -74,6 +79,7 @@ class LayeredNetwork:
     lo: np.ndarray
     hi: np.ndarray
     weight_offsets: np.ndarray
+    load: float = 0.0
 
     @property
     def n_layers(self) -> int:
@@ -89,10 +95,13 @@ class LayeredNetwork:
         return int(sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])))
 
 
-def make_network(sizes, vth: float = 0.0) -> LayeredNetwork:
+def make_network(sizes, vth: float = 0.0, load: float = 0.0) -> LayeredNetwork:
     """Build the structure of a network with layer sizes ``(n0, ..., nL)``.
 
-    Hidden layers need an even size (two diode halves)."""
+    Hidden layers need an even size (two diode halves); ``load`` is the conductance
+    from each output node to ground."""
+    if not (np.isfinite(load) and load >= 0):
+        raise ValueError(f"the output load must be a finite conductance >= 0, got {load}")
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"need at least an input and an output layer of positive size, got {sizes}")
@@ -108,7 +117,7 @@ def make_network(sizes, vth: float = 0.0) -> LayeredNetwork:
         lo[offs[l]:offs[l] + half] = -vth
         hi[offs[l] + half:offs[l + 1]] = vth
     woff = np.concatenate([[0], np.cumsum([a * b for a, b in zip(sizes[:-1], sizes[1:])])])[:-1]
-    return LayeredNetwork(sizes, float(vth), offs, lo, hi, woff.astype(np.int64))
+    return LayeredNetwork(sizes, float(vth), offs, lo, hi, woff.astype(np.int64), float(load))
 
 
 @dataclass(eq=False)
@@ -188,13 +197,15 @@ class Prepared:
 
 
 def conductance_sums(params: LayeredParams) -> np.ndarray:
-    """Total network conductance into each node (column sum of W_l + row sum of W_{l+1})."""
+    """Total conductance into each node: column sum of W_l + row sum of W_{l+1}, plus
+    the output load."""
     net = params.net
     o = net.offsets
     d = np.zeros(net.n_nodes)
     for l, W in enumerate(params.weights):
         d[o[l]:o[l + 1]] += W.sum(axis=1)
         d[o[l + 1]:o[l + 2]] += W.sum(axis=0)
+    d[o[-2]:] += net.load
     return d
 
 
@@ -352,13 +363,13 @@ def _per_output(a, B: int, n_out: int) -> np.ndarray:
 
 
 def solve_layered(weights, biases, v_in, max_sweeps: int = 200, tol: float = 1e-12,
-                  vth: float = 0.0, current=None, beta=0.0, target=None):
+                  vth: float = 0.0, current=None, beta=0.0, target=None, load: float = 0.0):
     """Convenience: steady state of a network given per-layer arrays.
 
     Returns ``(layers, result)`` with ``layers = [v_0, ..., v_L]`` (copies)."""
     v_in = np.asarray(v_in, dtype=np.float64)
     sizes = [v_in.shape[1]] + [np.shape(W)[1] for W in weights]
-    net = make_network(sizes, vth)
+    net = make_network(sizes, vth, load)
     params = make_params(net, weights, biases)
     prep = prepare(params, v_in)
     v = init_state(prep)
@@ -378,6 +389,7 @@ def energy(params: LayeredParams, v: np.ndarray, current=None, beta=0.0, target=
     for l, b in enumerate(params.biases):
         e -= layers[l + 1] @ b
     out = layers[-1]
+    e += 0.5 * net.load * np.sum(out * out, axis=1)
     if current is not None:
         e -= np.sum(np.asarray(current) * out, axis=1)
     beta_a = np.asarray(beta, dtype=float)
@@ -407,6 +419,7 @@ def kcl_residual(params: LayeredParams, v: np.ndarray, current=None, beta=0.0,
         if l < L:
             g += layers[l] * W[l].sum(axis=1) - layers[l + 1] @ W[l].T
         else:
+            g += net.load * layers[l]
             if current is not None:
                 g -= current
             beta_a = np.asarray(beta, dtype=float)
