@@ -100,3 +100,36 @@ def test_export_writes_a_deck_that_reads_back_equal(tmp_path):
     assert read_netlist(out_path) == read_netlist(deck)
     rc, _, err = cli("export", deck, "-o", str(tmp_path / "no" / "such" / "dir.cir"))
     assert rc == 1 and "cannot write" in err and "Traceback" not in err
+
+
+def test_check_starts_without_the_heavy_imports():
+    """``check`` needs the parser and the topology checks only: no scipy, numba,
+    networkx, PySpice or matplotlib at start-up (what keeps it within 0.5 s; the wall
+    time itself is measured by experiments/bench_cli.py, not asserted here)."""
+    code = ("import sys; from circuitlearn.cli import main; main(['check', sys.argv[1]]); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'scipy', 'numba', 'networkx', 'PySpice', 'matplotlib'}))")
+    p = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "netlists",
+                                                                 "drn_small.cir")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version_and_python_dash_m():
+    from circuitlearn import __version__
+    p = subprocess.run([sys.executable, "-m", "circuitlearn", "--version"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == f"circuitlearn {__version__}"
+    p = subprocess.run([sys.executable, "-m", "circuitlearn", "check", DECKS[0]],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith(f"{DECKS[0]}: OK")
+
+
+def test_bench_cli_smoke():
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "bench_cli.py"),
+                        "--smoke"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    import json
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert len(out["check"]) == 2 and out["check_worst_median_s"] > 0

@@ -1,6 +1,7 @@
 """Topology checks: every ill-posed circuit graph is refused with the nodes named."""
 import time
 
+import numpy as np
 import pytest
 
 from circuitlearn.compile import check_topology, compile_netlist, random_resistor_diode_graph
@@ -186,3 +187,25 @@ def test_large_random_graph_checks_fast_and_finds_a_planted_island():
     with pytest.raises(TopologyError, match=r"nodes lost1, lost2 .*current sources ilost"):
         check_topology(c2, planted)
     assert time.perf_counter() - t0 < 3.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_agree_with_scipy(seed):
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+    from circuitlearn.compile.topology import components
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    m = int(rng.integers(0, 2 * n))
+    edges = rng.integers(0, n, (m, 2))
+    if seed == 0:                                   # a long path in random order
+        perm = rng.permutation(n)
+        edges = np.stack([perm[:-1], perm[1:]], 1)
+    k, labels = components(n, edges)
+    adj = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    k2, labels2 = connected_components(adj, directed=False)
+    assert k == k2
+    # the same partition, numbered by smallest node
+    assert len(set(zip(labels.tolist(), labels2.tolist()))) == k
+    firsts = [int(np.flatnonzero(labels == c)[0]) for c in range(k)]
+    assert firsts == sorted(firsts)

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="circuitlearn",
         description="Simulate resistive/diode circuits and train them like learning hardware.")
+    from circuitlearn import __version__
+    parser.add_argument("--version", action="version", version=f"circuitlearn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     seen = set()
