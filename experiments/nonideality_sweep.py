@@ -20,7 +20,14 @@ sweep changes one thing:
   PCM with the input resistors as differential pairs (``pairs``, with refresh).
 
 Each setting is trained with centered EP (measured voltages only) and with the exact
-gradient (implicit differentiation of the same programmed devices).  Writes
+gradient (implicit differentiation of the same programmed devices).
+
+``--mnist N`` adds the MNIST DRN-XS row (``experiments/configs/mnist_xs.toml``,
+1568-100-10, 157,800 devices): the ``levels`` sweep (``--mnist-levels``) trained by
+centered EP on the first ``N`` training images for ``--mnist-epochs`` epochs (default 1)
+in a device window whose top is ``g_max =`` :data:`MNIST_G_MAX`, beside the same run
+with ideal (continuous) conductances in the same window; tested on the 10,000 test
+images.  A pulsed epoch of the full 60,000 images costs about 6 minutes on 2 cores.  Writes
 ``sweep.json`` and ``sweep.png`` (one panel per non-ideality) to ``--out``; the last
 stdout line is one JSON object with at least ``levels`` and ``test_error_vs_levels``
 (EP), plus every sweep.
@@ -42,6 +49,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from circuitlearn.errors import CircuitLearnError, TrainingError  # noqa: E402
 from circuitlearn.learn import learners  # noqa: E402
 from circuitlearn.learn.task import build_device, load_task, load_task_data  # noqa: E402
+from circuitlearn.results import provenance, write_json  # noqa: E402
 
 CONFIG = os.path.join(HERE, "configs", "drn_digits_4x4.toml")
 BASE = {"model": "constant-step", "dw_min": 2.0 / 255, "rounding": "stochastic"}
@@ -56,6 +64,10 @@ SWEEPS = {
 }
 #: the deck's differential input pairs: r1_i_k (from x_i) with r1_{i+16}_k (from -x_i)
 INPUT_PAIRS = [[["r1_[0-9]_*", "r1_1[0-5]_*"], ["r1_1[6-9]_*", "r1_2[0-9]_*", "r1_3[01]_*"]]]
+MNIST_CONFIG = os.path.join(HERE, "configs", "mnist_xs.toml")
+#: the DRN-XS device window's top (model siemens): a few times the trained weights
+MNIST_G_MAX = 0.2
+MNIST_LEVELS = [16, 64, 256]
 SMOKE = {"levels": [4, 256], "write_noise_std": [2.0], "dw_min_dtod": [0.5],
          "stuck_fraction": [0.2], "up_down": [0.5], "drift_time_s": [0.0, 1e6],
          "preset": ["pcm-pairs"]}
@@ -107,6 +119,33 @@ def run_one(cfg0, data, table, rule, epochs, out_dir, drift_times=(None,)):
     return out
 
 
+def mnist_row(levels, n_train, epochs, out_dir) -> dict:
+    """The MNIST DRN-XS ``levels`` row (EP; see the module docstring)."""
+    from circuitlearn.cli.train import load_config, run_training
+    r = {"values": list(levels), "ideal": None, "n_train": n_train, "epochs": epochs,
+         "g_max": MNIST_G_MAX, "ep": [], "ep_runs": []}
+    for lv in [*levels, None]:
+        table = None if lv is None else device_table("levels", lv)
+        cfg = load_config(MNIST_CONFIG, {("train", "epochs"): epochs,
+                                         ("train", "n_train"): n_train,
+                                         ("train", "n_check"): 0,
+                                         ("model", "g_max"): MNIST_G_MAX}, table)
+        t0 = time.perf_counter()
+        res, *_ = run_training(cfg, os.path.join(out_dir, f"mnist_levels_{lv or 'ideal'}"),
+                               progress=False, log=lambda s: None)
+        run = {"test_error": res["epochs"][-1]["test_error"],
+               "history": [h["test_error"] for h in res["epochs"]],
+               "train_seconds": time.perf_counter() - t0, "device": res.get("device")}
+        print(f"mnist levels {lv or 'ideal'}: {100 * run['test_error']:.2f}% "
+              f"({run['train_seconds']:.0f} s)", file=sys.stderr)
+        if lv is None:
+            r["ideal"] = run["test_error"]
+        else:
+            r["ep"].append(run["test_error"])
+            r["ep_runs"].append(run)
+    return r
+
+
 def figure(results, path, rules):
     import matplotlib
     matplotlib.use("Agg")
@@ -122,18 +161,24 @@ def figure(results, path, rules):
         categorical = any(isinstance(v, str) for v in r["values"])
         xs = np.arange(len(r["values"])) if categorical else r["values"]
         for rule in rules:
+            if rule not in r:
+                continue
             err = np.array([np.nan if e is None else e for e in r[rule]], dtype=float)
             ax.plot(xs, 100 * err, "o-", label=rule)
+        if r.get("ideal") is not None:
+            ax.axhline(100 * r["ideal"], color="grey", ls="--", label="ideal conductances")
         if categorical:
             ax.set_xticks(xs, r["values"])
-        if name in ("levels", "drift_time_s"):
+        if name in ("levels", "mnist_levels", "drift_time_s"):
             ax.set_xscale("symlog" if name == "drift_time_s" else "log", **(
                 {"linthresh": 1.0} if name == "drift_time_s" else {"base": 2}))
-        ax.set_xlabel(name)
+        ax.set_xlabel("levels (MNIST DRN-XS)" if name == "mnist_levels" else name)
         ax.set_ylabel("test error (%)")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("DRN 32-16-10 on 4x4 digits under pulsed devices (drn_digits_4x4.cir)")
+    parts = (["DRN 32-16-10 on 4x4 digits (drn_digits_4x4.cir)"] if set(results) - {"mnist_levels"}
+             else []) + (["MNIST DRN-XS 1568-100-10"] if "mnist_levels" in results else [])
+    fig.suptitle("; ".join(parts) + " under pulsed devices")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -147,10 +192,16 @@ def main(argv=None) -> int:
     p.add_argument("--rules", default="ep,exact", help="comma-separated: ep, exact, coupled")
     p.add_argument("--smoke", action="store_true", help="two settings per sweep, tiny data")
     p.add_argument("--sweeps", default=None,
-                   help=f"comma-separated subset of {', '.join(SWEEPS)} (default: all)")
+                   help=f"comma-separated subset of {', '.join(SWEEPS)} (default: all; "
+                        "empty: none, e.g. only --mnist)")
+    p.add_argument("--mnist", type=int, default=0, metavar="N",
+                   help="add the MNIST DRN-XS levels row on N training images (0: no)")
+    p.add_argument("--mnist-epochs", type=int, default=1)
+    p.add_argument("--mnist-levels", default=",".join(map(str, MNIST_LEVELS)))
     args = p.parse_args(argv)
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
-    chosen = [t.strip() for t in args.sweeps.split(",")] if args.sweeps else list(SWEEPS)
+    chosen = list(SWEEPS) if args.sweeps is None else \
+        [t.strip() for t in args.sweeps.split(",") if t.strip()]
     unknown = sorted(set(chosen) - set(SWEEPS))
     if unknown:
         print(f"nonideality_sweep: error: --sweeps: unknown {', '.join(unknown)} (known: "
@@ -187,14 +238,23 @@ def main(argv=None) -> int:
                     f"{v}: " + ("failed" if e is None else f"{100 * e:.1f}%")
                     for v, e in zip(values, r[rule])), file=sys.stderr)
             results[name] = r
+        if args.mnist:
+            results["mnist_levels"] = mnist_row(
+                [int(v) for v in args.mnist_levels.split(",")], args.mnist, args.mnist_epochs,
+                args.out)
         summary = {"rules": rules, "epochs": epochs, "n_train": int(len(data[0])),
-                   "n_test": int(len(data[2]))}
+                   "n_test": int(len(data[2]))} if set(results) - {"mnist_levels"} else {}
         if "levels" in results:
             summary = {"levels": results["levels"]["values"],
                        "test_error_vs_levels": results["levels"][rules[0]]} | summary
-        summary |= {f"{name}_{rule}": results[name][rule] for name in results for rule in rules}
-        with open(os.path.join(args.out, "sweep.json"), "w") as fh:
-            json.dump({"summary": summary, "results": results}, fh, indent=1)
+        summary |= {f"{name}_{rule}": results[name][rule] for name in results for rule in rules
+                    if rule in results[name]}
+        if "mnist_levels" in results:
+            m = results["mnist_levels"]
+            summary |= {"mnist_levels": m["values"], "mnist_test_error_vs_levels": m["ep"],
+                        "mnist_test_error_ideal": m["ideal"], "mnist_n_train": m["n_train"]}
+        write_json(os.path.join(args.out, "sweep.json"),
+                   {"summary": summary, "results": results, "provenance": provenance()})
         figure(results, os.path.join(args.out, "sweep.png"), rules)
     except CircuitLearnError as exc:
         print(f"nonideality_sweep: error: {exc}", file=sys.stderr)
