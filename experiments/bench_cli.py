@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from circuitlearn.results import provenance, write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 GOAL_S = 0.5
@@ -60,8 +62,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "bench_cli.json"), "w") as fh:
-            json.dump(out, fh, indent=1)
+        write_json(os.path.join(args.out, "bench_cli.json"), out | {"provenance": provenance()})
     print(json.dumps(out))
     return 0
 

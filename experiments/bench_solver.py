@@ -35,6 +35,7 @@ from circuitlearn.solve import solve
 from circuitlearn.solve.layered import network as layered
 from circuitlearn.solve.backends.ngspice import solve_ngspice
 from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
+from circuitlearn.results import provenance, write_json
 
 
 def timed(fn, repeat: int = 3):
@@ -255,8 +256,7 @@ def main(argv=None) -> dict:
     report["layered_vs_gemm"] = part_layered_vs_gemm(shapes, lbatch)
     report["scaling"] = part_scaling(scaling, sweeps)
     report["wall_s"] = time.perf_counter() - t0
-    with open(os.path.join(args.out, "bench_solver.json"), "w") as fh:
-        json.dump(report, fh, indent=1)
+    write_json(os.path.join(args.out, "bench_solver.json"), report | {"provenance": provenance()})
     plot(report, os.path.join(args.out, "bench_solver.png"))
     d = report["drn_xs"]
     summary = {

@@ -58,6 +58,7 @@ from circuitlearn.learn import ep, loop, optim
 from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
 from circuitlearn.solve.layered import network as ly
+from circuitlearn.results import provenance, write_json
 
 REFERENCE = {"epoch_seconds_median": 92.0, "epoch_seconds_range": [79.0, 122.0],
              "batch_ms_median": 5.5, "test_pass_seconds": 7.1,
@@ -388,8 +389,7 @@ def main(argv=None) -> int:
            "loadavg_start": load0, "loadavg_end": os.getloadavg(),
            "cpu_count": os.cpu_count(), "blas_threads": args.blas_threads}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(res, fh, indent=1)
+    write_json(args.out, res | {"provenance": provenance()})
     print(f"batch of 4: median {med:.2f} ms (q1 {q1:.2f}, q3 {q3:.2f}); epoch {epoch_s:.1f} s "
           f"for {n_train} images -> {epoch_50k:.1f} s per 50k; test pass {test_s:.2f} s; "
           f"reference {REFERENCE['epoch_seconds_median']} s -> "

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from circuitlearn.device.physics import MODELS, PulseModel, piecewise_from_csv, pulse_response  # noqa: E402
 from circuitlearn.errors import CircuitLearnError  # noqa: E402
+from circuitlearn.results import provenance, write_json  # noqa: E402
 
 #: aihwkit device class for each model (the parameters share names)
 AIHWKIT_CLASSES = {"constant-step": "ConstantStepDevice", "linear-step": "LinearStepDevice",
@@ -98,8 +99,7 @@ def main(argv=None) -> int:
             out["max_mean_difference"] = float(np.max(np.abs(np.subtract(out["mean"],
                                                                          ref["mean"]))))
         if args.out:
-            with open(args.out, "w") as fh:
-                json.dump(out, fh, indent=1)
+            write_json(args.out, out | {"provenance": provenance()})
     except CircuitLearnError as exc:
         print(f"device_response: error: {exc}", file=sys.stderr)
         return 1

@@ -42,6 +42,7 @@ import numpy as np
 from circuitlearn.device.simulator import CircuitDevice, LayeredSimulator
 from circuitlearn.learn import ep, gradients, losses
 from circuitlearn.solve.layered import network as ly
+from circuitlearn.results import provenance, write_json
 
 
 def build(seed: int, sizes, gain: float, batch: int, sweeps: int, tol: float):
@@ -182,9 +183,9 @@ def main(argv=None) -> int:
             "shockley_cosine_centered_min_beta": shock["cosine"]["centered"][0],
         })
     summary["seconds"] = round(time.time() - t0, 2)
-    with open(os.path.join(args.out, "errors.json"), "w") as fh:
-        json.dump({**summary, "betas": betas.tolist(), "rel_error": errs, "cosine": cos,
-                   "shockley": shock}, fh, indent=1)
+    write_json(os.path.join(args.out, "errors.json"),
+               {**summary, "betas": betas.tolist(), "rel_error": errs, "cosine": cos,
+                "shockley": shock, "provenance": provenance()})
     png = os.path.join(args.out, "gradient_bias.png")
     _plot(png, betas / scale, errs, s1, s2, sizes, shock)
     summary["plot"] = png

@@ -56,6 +56,7 @@ from circuitlearn.learn import ep, loop, optim
 from circuitlearn.learn.learners import LayeredLearner
 from circuitlearn.learn.losses import Loss
 from circuitlearn.solve.layered import network as ly
+from circuitlearn.results import provenance, write_json
 
 DEVICES = ("ideal", "shockley", "ngspice")
 PAIRS = (("ngspice", "shockley"), ("shockley", "ideal"), ("ngspice", "ideal"),
@@ -314,8 +315,8 @@ def main(argv=None) -> int:
         "final_weights": {k: [W.tolist() for W in v[-1]["weights"]] for k, v in runs.items()},
         "loadavg_start": list(load0), "loadavg_end": list(os.getloadavg()),
     }
-    with open(os.path.join(args.out, "spice_in_the_loop.json"), "w") as fh:
-        json.dump(result, fh, indent=1)
+    write_json(os.path.join(args.out, "spice_in_the_loop.json"),
+               result | {"provenance": provenance()})
     plot(os.path.join(args.out, "spice_in_the_loop.png"), runs, gaps)
     print(json.dumps(summary))
     return 0

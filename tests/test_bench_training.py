@@ -23,6 +23,7 @@ def test_smoke_writes_json(tmp_path):
     out = _run("--smoke", "--out", str(out_path))
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out_path.read_text())
+    assert res.pop("provenance")["circuitlearn"]          # the file records where it came from
     assert res == json.loads(out.stdout.strip().splitlines()[-1])
     assert res["smoke"] and res["batch_size"] == 4 and res["sizes"] == [1568, 100, 10]
     b = res["batch_ms"]

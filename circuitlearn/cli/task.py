@@ -10,7 +10,6 @@ object: ``test_error`` (classification) or ``test_mse`` and
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -87,9 +86,10 @@ def run_task(args, drn_overrides: dict) -> int:
         log(describe(res["device"]))
     if cfg["train"]["n_check"] > 0:
         summary["ngspice"] = learners.ngspice_check(device, data[2], cfg["train"]["n_check"])
-    with open(os.path.join(args.out, "summary.json"), "w") as fh:
-        json.dump(loop.strict_json(summary), fh, indent=1)
-    print(json.dumps(loop.strict_json(summary)))
+    from circuitlearn import results
+    results.write_json(os.path.join(args.out, "summary.json"),
+                       summary | {"provenance": results.provenance(), "config": cfg})
+    print(results.dumps(summary))
     return 0
 
 

@@ -32,7 +32,6 @@ its last stdout line.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import sys
@@ -450,7 +449,10 @@ def run_train(args) -> int:
         from circuitlearn.device.programming import describe
         summary["device"] = results["device"]
         log(describe(results["device"]))
-    print(json.dumps(summary))
+    from circuitlearn import results as res_json
+    res_json.write_json(os.path.join(args.out, "summary.json"),
+                        summary | {"provenance": res_json.provenance(), "config": cfg})
+    print(res_json.dumps(summary))
     return 0
 
 
@@ -487,9 +489,10 @@ def run_demo(args) -> int:
         chk["correct_spice"] = int(np.sum(np.array(chk.pop("pred_spice"))
                                           == data.y_test[:chk["checked"]]))
     summary |= exp
-    with open(os.path.join(args.out, "demo.json"), "w") as fh:
-        json.dump(summary, fh, indent=1)
+    from circuitlearn import results as res_json
+    res_json.write_json(os.path.join(args.out, "demo.json"),
+                        summary | {"provenance": res_json.provenance(), "config": cfg})
     log(f"test accuracy {100 * summary['test_accuracy']:.2f}% on {summary['n_test']} held-out "
         f"digits; trained in {train_s:.1f} s; netlist {summary['netlist']}")
-    print(json.dumps(summary))
+    print(res_json.dumps(summary))
     return 0

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from circuitlearn import results
 from circuitlearn.errors import BackendError, ConfigError, DataError, TrainingError
 from circuitlearn.learn import optim
 
@@ -240,14 +241,14 @@ def save_checkpoint(path, learner, state, rng, epoch, history, config, initial):
     if state.velocity is not None:
         arrays |= {f"vel{i}": v for i, v in enumerate(state.velocity)}
     meta = {"epoch": epoch, "sgd_epoch": state.epoch, "sgd_step": state.step,
-            "rng": rng.bit_generator.state, "history": history, "config": strict_json(config),
+            "rng": rng.bit_generator.state, "history": history, "config": config,
             "initial": initial, "names": list(learner.names)}
     dev = getattr(learner, "device_state", lambda: None)()
     if dev:                  # pulsed devices: their arrays, and the scalars (RNG, clock) in meta
         arrays |= {f"dev_{k}": v for k, v in dev.items() if isinstance(v, np.ndarray)}
         meta["device"] = {k: (v.item() if isinstance(v, np.generic) else v)
                           for k, v in dev.items() if not isinstance(v, np.ndarray)}
-    arrays["meta"] = np.array(json.dumps(strict_json(meta), default=json_default))
+    arrays["meta"] = np.array(results.dumps(meta))
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
@@ -272,7 +273,7 @@ def load_checkpoint(path):
                             f"not a{'n' if kind is int else ''} {kind.__name__})")
     if meta["epoch"] < 0 or meta["sgd_epoch"] < 0 or meta["sgd_step"] < 0:
         raise DataError(f"{path}: negative epoch or step counts in its meta")
-    meta["config"] = restore_json(meta["config"])
+    meta["config"] = results.decode_config(meta["config"])
     if "velocity" in arrays and "vel0" not in arrays:     # written before vel0.. (one array)
         arrays["vel0"] = arrays.pop("velocity")
     return meta, arrays
@@ -321,45 +322,12 @@ def resumed_config(saved: dict, overrides: dict, resumable, device: dict | None 
 
 
 # ------------------------------------------------------------------ JSON
-def json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
-
-
-def strict_json(o):
-    """``o`` with infinite floats written as "inf"/"-inf" (strict JSON)."""
-    if isinstance(o, dict):
-        return {k: strict_json(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [strict_json(v) for v in o]
-    if isinstance(o, float) and math.isinf(o):
-        return "inf" if o > 0 else "-inf"
-    return o
-
-
-def restore_json(o):
-    """Inverse of :func:`strict_json`."""
-    if isinstance(o, dict):
-        return {k: restore_json(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [restore_json(v) for v in o]
-    if o in ("inf", "-inf"):
-        return float(o)
-    return o
-
-
 def write_results(out_dir, config, initial, history, extra=None, title="", plot=True):
-    """``results.json`` (atomically) and, with ``plot``, ``curves.png``."""
-    res = strict_json({"config": config, "initial": initial, "epochs": history, **(extra or {})})
-    tmp = os.path.join(out_dir, "results.json.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(res, fh, indent=1, default=json_default, allow_nan=False)
-    os.replace(tmp, os.path.join(out_dir, "results.json"))
+    """``results.json`` (atomically, strict JSON with its provenance: see
+    :mod:`circuitlearn.results`) and, with ``plot``, ``curves.png``."""
+    results.write_json(os.path.join(out_dir, "results.json"),
+                       {"provenance": results.provenance(), "config": config,
+                        "initial": initial, "epochs": history, **(extra or {})})
     if history and plot:
         plot_curves(initial, history, os.path.join(out_dir, "curves.png"), title)
 
