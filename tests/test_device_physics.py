@@ -197,7 +197,7 @@ def test_programmer_maps_the_window_and_counts_pulses_and_energy():
 
 def _task(tmp_path, device_lines):
     src = os.path.join(ROOT, "experiments", "configs", "crossbar_regression.toml")
-    text = open(src).read().replace('"../../netlists/', f'"{ROOT}/netlists/').replace(
+    text = open(src).read().replace('"../netlists/', f'"{ROOT}/netlists/').replace(
         '"crossbar_teacher.csv"', f'"{ROOT}/experiments/configs/crossbar_teacher.csv"')
     path = tmp_path / "task.toml"
     path.write_text(text + "\n[device]\n" + device_lines)

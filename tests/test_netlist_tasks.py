@@ -169,7 +169,7 @@ def _copy_task(tmp_path, text_edit=None, name="task.toml", src=XBAR):
     """The crossbar task copied into tmp_path (deck and data beside it), optionally edited."""
     shutil.copy(os.path.join(NET, "crossbar_3x2.cir"), tmp_path / "xbar.cir")
     shutil.copy(os.path.join(CONFIGS, "crossbar_teacher.csv"), tmp_path / "data.csv")
-    text = open(src).read().replace("../../netlists/crossbar_3x2.cir", "xbar.cir") \
+    text = open(src).read().replace("../netlists/crossbar_3x2.cir", "xbar.cir") \
         .replace("crossbar_teacher.csv", "data.csv")
     if text_edit:
         text = text_edit(text)

@@ -48,11 +48,23 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"circuitlearn: warning: {message}", file=sys.stderr if file is None else file)
 
 
+def _bundled_paths(args) -> None:
+    """A deck or config path that does not exist may name a bundled file
+    (:mod:`circuitlearn.bundled`): ``netlists/bridge.cir``, ``digits.toml``."""
+    from circuitlearn import bundled
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    if isinstance(getattr(args, "file", None), str):
+        args.file = bundled.resolve(args.file, "netlists", log)
+    if isinstance(getattr(args, "config", None), str):
+        args.config = bundled.resolve(args.config, "configs", log)
+
+
 def main(argv=None) -> int:
     import warnings
     warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
+    _bundled_paths(args)
     try:
         return int(args.func(args) or 0)
     except CircuitLearnError as exc:

@@ -197,7 +197,7 @@ def load_task(path: str, overrides: dict | None = None, device: dict | None = No
         for key, val in table.items():
             if val is REQUIRED:
                 raise ConfigError("missing (required)", path, f"{sec}.{key}")
-    base = os.path.dirname(os.path.abspath(path))
+    base = os.path.dirname(os.path.realpath(path))    # relative to the file itself, links followed
     cfg["circuit"]["netlist"] = os.path.join(base, cfg["circuit"]["netlist"])
     if cfg["data"]["path"].lower() not in BUNDLED:
         cfg["data"]["path"] = os.path.join(base, cfg["data"]["path"])

@@ -1,8 +1,8 @@
 """Diode model libraries: every ``.model NAME D (...)`` card in ``spice_models/*.lib``.
 
 :class:`ModelLibrary` scans the folders it is given (default: the
-``CIRCUITLEARN_MODELS`` environment variable, else the repository's top-level
-``spice_models/`` folder next to the package) and indexes the diode models by
+``CIRCUITLEARN_MODELS`` environment variable, else the libraries bundled with the
+package, :mod:`circuitlearn.bundled`, which a checkout also shows as ``spice_models/``) and indexes the diode models by
 (lower-case) name.  The same name in two files is an error naming both.
 Cards are read with the netlist reader, so comments, ``+`` continuations and
 unit suffixes work as in a netlist; ``.lib SECTION`` / ``.endl`` lines are
@@ -22,8 +22,8 @@ def default_model_dirs() -> list[str]:
     env = os.environ.get("CIRCUITLEARN_MODELS")
     if env:
         return [p for p in env.split(os.pathsep) if p]
-    here = os.path.dirname(os.path.abspath(__file__))
-    return [os.path.normpath(os.path.join(here, "..", "..", "spice_models"))]
+    from circuitlearn import bundled
+    return [bundled.folder("models")]
 
 
 class ModelLibrary:

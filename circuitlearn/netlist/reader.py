@@ -168,6 +168,23 @@ def _args(text: str) -> list[str]:
     return out
 
 
+def model_search_path() -> list[str]:
+    """Where an ``.include`` / ``.lib`` file the deck's folder lacks is looked for, in
+    order: the bundled model libraries (:mod:`circuitlearn.bundled`), then the folders of
+    ``CIRCUITLEARN_MODELS`` (``os.pathsep``-separated)."""
+    from circuitlearn import bundled
+    env = os.environ.get("CIRCUITLEARN_MODELS", "")
+    return [bundled.folder("models")] + [p for p in env.split(os.pathsep) if p]
+
+
+def _model_search(name: str) -> str | None:
+    for folder in model_search_path():
+        path = os.path.realpath(os.path.join(folder, name))
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 class Includer:
     """Expands ``.include`` / ``.lib`` with the folder rule and recursion check."""
 
@@ -189,6 +206,10 @@ class Includer:
         base = os.path.dirname(card.file) if card.file not in ("<string>", "") \
             and not card.file.startswith("<") else self.root_dir
         path = os.path.realpath(os.path.join(base, os.path.expanduser(name)))
+        if not os.path.exists(path) and not os.path.isabs(os.path.expanduser(name)):
+            found = _model_search(name)      # the bundled libraries, then CIRCUITLEARN_MODELS
+            if found is not None:
+                return found
         inside = path == self.root_dir or path.startswith(self.root_dir.rstrip(os.sep) + os.sep)
         if not inside and not self.allow_outside:
             raise card.error(f"include {name!r} resolves to {path}, outside the netlist's "
