@@ -23,6 +23,7 @@ COMMANDS = {
     "validate": "validate",
     "train": "train",
     "demo": "train",
+    "sweep": "sweep",
 }
 
 

@@ -51,10 +51,13 @@ def task_overrides(drn_overrides: dict) -> dict:
 
 def run_task(args, drn_overrides: dict) -> int:
     from circuitlearn.learn import learners, loop
-    from circuitlearn.learn.task import build_device, load_task, load_task_data
+    from circuitlearn.learn.task import DEFAULTS, build_device, load_task, load_task_data
     from circuitlearn.netlist.writer import write_netlist
     overrides = task_overrides(drn_overrides)
     device_set = parse_device_set(getattr(args, "device_set", None))
+    sets, set_device = parse_sets(getattr(args, "set", None), DEFAULTS)
+    overrides |= sets
+    device_set |= set_device
     cfg = load_task(args.config, overrides, device_set)
     if args.resume:
         ckpt = os.path.join(args.out, "checkpoint.npz")
@@ -93,6 +96,39 @@ def run_task(args, drn_overrides: dict) -> int:
     return 0
 
 
+def parse_sets(items, defaults: dict) -> tuple[dict, dict]:
+    """``["section.key=value", ...]`` (``--set``) as ``({(section, key): value}, {device
+    key: value})``; values read as TOML values (``0.1``, ``[16]``, ``true``, ``"mse"``),
+    else as strings; an unknown section or key is a located error."""
+    out, device = {}, {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        sec, dot, key = name.strip().partition(".")
+        if not sep or not dot or not sec or not key:
+            raise ConfigError(f"expected SECTION.KEY=VALUE, got {item!r}", "command line",
+                              "--set")
+        val = _toml_value(raw)
+        if sec == "device":
+            device[key] = val
+        elif sec not in defaults:
+            raise ConfigError(f"unknown section {sec!r} (known: {', '.join(defaults)}, device)",
+                              "command line", f"--set {name.strip()}")
+        elif key not in defaults[sec]:
+            raise ConfigError(f"unknown key (known in [{sec}]: {', '.join(defaults[sec])})",
+                              "command line", f"--set {name.strip()}")
+        else:
+            out[(sec, key)] = val
+    return out, device
+
+
+def _toml_value(raw: str):
+    import tomllib
+    try:
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw.strip()
+
+
 def parse_device_set(items) -> dict:
     """``["key=value", ...]`` (``--device-set``) as a table; values read as TOML values
     (``16``, ``0.3``, ``true``), else as strings (``preset=reram-sb``)."""
@@ -103,8 +139,5 @@ def parse_device_set(items) -> dict:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"expected KEY=VALUE, got {item!r}", "command line", "--device-set")
-        try:
-            out[key] = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key] = raw.strip()
+        out[key] = _toml_value(raw)
     return out

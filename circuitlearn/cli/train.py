@@ -402,6 +402,9 @@ def add_parser(sub):
                    help="a [device] key (pulsed-device physics and read-out, for netlist "
                         "tasks and DRN configs, e.g. preset=reram-sb, levels=16, "
                         "manhattan=true, read_noise_std=1e-3); repeatable")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", default=None,
+                   help="any config key, e.g. optim.lr=[0.05], model.hidden=[32], "
+                        "device.levels=16 (a TOML value); repeatable, wins over the file")
     p.set_defaults(func=run_train)
 
     d = sub.add_parser("demo", help="train a DRN on digits, export it, check it in ngspice",
@@ -429,9 +432,12 @@ def run_train(args) -> int:
     if args.config and is_task_file(args.config):
         from circuitlearn.cli.task import run_task
         return run_task(args, _overrides(args))
-    from circuitlearn.cli.task import parse_device_set
+    from circuitlearn.cli.task import parse_device_set, parse_sets
     device_set = parse_device_set(args.device_set)
     ov = _overrides(args)
+    sets, set_device = parse_sets(args.set, DEFAULTS)
+    ov |= sets
+    device_set |= set_device
     cfg = load_config(args.config, ov, device_set)
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     results, learner, cfg, ds = run_training(cfg, args.out, resume=args.resume, overrides=ov,
