@@ -132,7 +132,6 @@ def _toml_value(raw: str):
 def parse_device_set(items) -> dict:
     """``["key=value", ...]`` (``--device-set``) as a table; values read as TOML values
     (``16``, ``0.3``, ``true``), else as strings (``preset=reram-sb``)."""
-    import tomllib
     out = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
