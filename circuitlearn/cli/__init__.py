@@ -24,6 +24,7 @@ COMMANDS = {
     "train": "train",
     "demo": "train",
     "sweep": "sweep",
+    "plot": "plot",
 }
 
 

@@ -333,38 +333,6 @@ def write_results(out_dir, config, initial, history, extra=None, title="", plot=
 
 
 def plot_curves(initial, history, path, title=""):
-    """Test error (%) or MSE (log axis) and loss per epoch; epoch 0 = before training.
-    The train curves are running averages over the epoch (free phases of the batches)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    clf = "test_error" in history[0]
-    ep = [h["epoch"] for h in history]
-    ep0 = ([0] if initial else []) + ep
-    first = [initial["test"]] if initial else []
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    if clf:
-        ax[0].plot(ep0, [100 * m["error"] for m in first] + [100 * h["test_error"] for h in history],
-                   "s-", label="test")
-        if "train_error" in history[0]:
-            ax[0].plot(ep, [100 * h["train_error"] for h in history], "o-",
-                       label="train (running)")
-        ax[0].set_ylabel("error (%)")
-        ax[0].legend()
-    else:
-        ax[0].plot(ep0, [m["mse"] for m in first] + [h["test_mse"] for h in history], "s-")
-        ax[0].set_ylabel("test MSE")
-        ax[0].set_yscale("log")
-    ax[1].plot(ep, [h["train_loss"] for h in history], "o-", label="train (running)")
-    ax[1].plot(ep0, [m["loss"] for m in first] + [h["test_loss"] for h in history], "s-",
-               label="test")
-    ax[1].set_ylabel("loss")
-    ax[1].legend()
-    for a in ax:
-        a.set_xlabel("epoch")
-        a.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    """``curves.png`` of one run (:func:`circuitlearn.plots.curves`)."""
+    from circuitlearn.plots import curves
+    curves([("run", {"initial": initial, "epochs": history})], path, title or None)
