@@ -7,10 +7,14 @@ A solver's own convergence test is in volts, and a circuit-wide current threshol
 wrong.  Here each free node's Kirchhoff residual is judged against the currents
 that meet *at that node*::
 
-    |sum of currents at i|  <=  NODE_RTOL * sum |currents at i|  +  NODE_FLOOR * sum g (|v_a| + |v_b|)
+    |sum of currents at i|  <=  NODE_RTOL * sum |currents at i|
+                               +  NODE_FLOOR * sum g (|v_a| + |v_b| + v_max)
 
 (the second term is what float64 resolves: voltages near 1 V are known to ~1e-16 V,
-so ``g * dv`` is uncertain by ``g * 1e-16``).  Resistor currents come from the
+so ``g * dv`` is uncertain by ``g * 1e-16``; ``v_max``, the sample's largest node
+voltage, because a node near 0 V in a circuit driven at volts is known to ~1e-16 V
+absolute, not to 1e-16 of itself -- without it a node in a region cut off by
+non-conducting diodes failed on a residual of 1e-19 A).  Resistor currents come from the
 voltages; diode and I-source currents enter as injections.
 """
 from __future__ import annotations

@@ -33,12 +33,18 @@ def kcl_ratios(VT, ra, rb, g, injT, floorT, inj_node, check, rtol, ftol, out):
     n, B = VT.shape
     net = np.zeros((n, B))
     tol = np.zeros((n, B))
+    # a voltage near 0 V in a circuit driven at V volts is known to ~eps V, not to eps of
+    # itself: the float64 floor of each resistor counts the sample's largest voltage
+    vmax = np.zeros(B)
+    for i in range(n):
+        for b in range(B):
+            vmax[b] = max(vmax[b], abs(VT[i, b]))
     for k in range(g.shape[0]):
         a, c, gk = ra[k], rb[k], g[k]
         for b in range(B):
             va, vc = VT[a, b], VT[c, b]
             i = gk * (va - vc)
-            t = rtol * abs(i) + ftol * gk * (abs(va) + abs(vc))
+            t = rtol * abs(i) + ftol * gk * (abs(va) + abs(vc) + vmax[b])
             net[a, b] += i
             net[c, b] -= i
             tol[a, b] += t
