@@ -55,6 +55,19 @@ def lookup(path: str, kind: str) -> str | None:
     return None
 
 
+def example(name: str) -> str:
+    """The path of the bundled file ``name``: an example deck (``"bridge.cir"``), a config
+    (``"digits.toml"``, ``"crossbar_teacher.csv"``) or a model library (``"diodes.lib"``).
+    Raises FileNotFoundError listing what there is."""
+    for kind in ("netlists", "configs", "models"):
+        path = os.path.join(folder(kind), name)
+        if os.path.isfile(path):
+            return path
+    have = ", ".join(sorted(set(os.listdir(folder("netlists"))) | set(os.listdir(
+        folder("configs"))) | set(os.listdir(folder("models")))))
+    raise FileNotFoundError(f"no bundled file {name!r} (bundled: {have})")
+
+
 def resolve(path: str, kind: str, log=None) -> str:
     """``path``, or the bundled file it names (announced through ``log``)."""
     hit = lookup(path, kind)

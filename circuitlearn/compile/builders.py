@@ -156,14 +156,16 @@ def crossbar_netlist(g, *, inputs=None, title: str = "crossbar", row_prefix: str
     output_load : float or float64[n_cols], optional
         How the columns are read (see below).
 
+    Notes
+    -----
     Convention (the usual memristor vector-matrix multiplier): row ``i`` is
     driven by ``v{row_prefix}{i} {row_prefix}{i} 0 inputs[i]``; device
     ``r{i}_{j}`` joins row ``i`` to column ``j``.  With ``output_load=None``
     (the default) every column is held at virtual ground by a 0 V sense source
     ``v{col_prefix}{j} {col_prefix}{j} 0 0`` -- the transimpedance amplifier of
     a real crossbar -- and the current through it (SPICE ``i(vcolj)``, from
-    the column through the source to ground) is exactly ``sum_i g[i, j] *
-    inputs[i]``.  With ``output_load`` given, each column instead goes to
+    the column through the source to ground) is exactly
+    ``sum_i g[i, j] * inputs[i]``.  With ``output_load`` given, each column instead goes to
     ground through a load resistor ``rload{j}`` of that conductance, and the
     column *voltage* is the output (a passive read-out that loads the array).
     """
@@ -274,6 +276,8 @@ def drn_netlist(weights, biases=None, *, x=None, gain: float = 1.0,
         Conductance (S) of a sense resistor ``rs{k} o{k} 0`` loading each output node
         (0: none).  :func:`drn_arrays` ignores these fixed resistors.
 
+    Notes
+    -----
     Hidden node ``k`` of a layer of ``n`` nodes has diode ``dh{l}_{k}``: for
     ``k < n // 2`` from ground to the node (anode 0, holds ``V >= -vth``),
     otherwise from the node to ground (holds ``V <= vth``).  Output nodes are

@@ -287,11 +287,17 @@ def device_exact_gradients(device, x, labels, loss, vth: float | None = None, **
 class CircuitGradient:
     """Per-sample gradients of a loss of node voltages (:func:`circuit_gradients`).
 
-    conductance : float64[B, n_resistors] -- ``dC/dg`` per resistor (``circuit.resistor_names`` order)
-    sources : float64[B, n_sources] -- ``dC/ds`` per source value (``circuit.source_names``
-        order: V sources then I sources)
-    adjoint : float64[B, n_nodes] -- the adjoint node potentials ``lambda`` (ground 0)
-    active : bool[B, n_diodes] -- ideal diodes treated as conducting (Shockley: all False)
+    Attributes
+    ----------
+    conductance : float64[B, n_resistors]
+        ``dC/dg`` per resistor (``circuit.resistor_names`` order)
+    sources : float64[B, n_sources]
+        ``dC/ds`` per source value (``circuit.source_names`` order: V sources then I
+        sources)
+    adjoint : float64[B, n_nodes]
+        the adjoint node potentials ``lambda`` (ground 0)
+    active : bool[B, n_diodes]
+        ideal diodes treated as conducting (Shockley: all False)
     """
     conductance: np.ndarray
     sources: np.ndarray

@@ -45,7 +45,7 @@ class SolveResult:
     nit : int
         Iterations (sweeps or Newton steps) used, max over the batch.
     kcl_residual : float64[batch]
-        Max |sum of currents| (A) at any node not fixed by a voltage source.
+        Max ``|sum of currents|`` (A) at any node not fixed by a voltage source.
     diode_violation : float64[batch]
         Ideal diodes, in volts: ``max_k |min(i_k / s_k, vth_k - v_d,k)|``,
         zero exactly when every diode is either off (``v_d <= vth``, no
