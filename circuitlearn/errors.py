@@ -80,3 +80,16 @@ class ConditioningWarning(UserWarning):
 class SolveError(CircuitLearnError, FloatingPointError):
     """A solve a device or gradient needed failed or gave non-finite values (the message
     says which); a :class:`FloatingPointError`, so numerical callers may catch it as one."""
+
+
+def read_toml(path: str, what: str) -> dict:
+    """The TOML file at ``path`` (a ``what``: "config", "task file", "sweep file") as a
+    dict; an unreadable or invalid file is a ConfigError naming it."""
+    import tomllib
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} ({exc.strerror})", path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path) from None

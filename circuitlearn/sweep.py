@@ -56,7 +56,7 @@ import time
 import numpy as np
 
 from circuitlearn import results
-from circuitlearn.errors import ConfigError
+from circuitlearn.errors import ConfigError, read_toml
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 
@@ -65,14 +65,7 @@ DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 def load_sweep(path: str) -> dict:
     """``{"path", "base", "seeds", "settings": [{key: value}, ...], "keys"}`` of a sweep
     file, checked (ConfigError naming the file and key)."""
-    import tomllib
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read sweep file ({exc.strerror})", path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path) from None
+    data = read_toml(path, "sweep file")
     unknown = sorted(set(data) - {"base", "seeds", "grid", "random"})
     if unknown:
         raise ConfigError("unknown key (known: base, seeds, [grid], [random])", path, unknown[0])

@@ -3,7 +3,7 @@
 # into a fresh virtual environment, and from a directory outside the checkout runs the
 # README's job (demo), check of a bundled deck, a deck of the user's that includes a
 # bundled model library by name, and short trainings from bundled configs (a DRN config
-# and a netlist task with its deck and data).
+# and a netlist task with its deck and data), a sweep on a LocalCluster and its plots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="$(mktemp -d)"
@@ -25,6 +25,10 @@ printf 'clipper of mine\n.include diodes.lib\nV1 in 0 5\nR1 in out 1k\nD1 out 0 
 "$CL" train --config experiments/configs/digits.toml --epochs 1 --n-train 200 --n-test 100 \
     --no-progress --out digits_run | tail -1
 "$CL" train --config crossbar_regression.toml --epochs 1 --no-progress --out xbar_run | tail -1
+printf 'base = "crossbar_regression"\nseeds = [0, 1]\n[grid]\n"optim.lr" = [1e-6, 2e-6]\n"train.epochs" = [1]\n"train.n_check" = [0]\n' > sweep.toml
+"$CL" sweep sweep.toml --out sweep_run --workers 2 --no-progress | tail -1
+"$CL" plot sweep_run --no-voltages | tail -1
 test -s demo_run/demo.json && test -s digits_run/results.json && test -s xbar_run/trained.cir
+test -s sweep_run/table.csv && test -s sweep_run/curves_regression.png
 set +x
 echo "wheel check: OK"

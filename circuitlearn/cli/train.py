@@ -159,16 +159,10 @@ def load_config(path: str | None = None, overrides: dict | None = None,
     """DEFAULTS, updated by the TOML file at ``path``, then by ``overrides``
     (``{(section, key): value}`` from flags) and ``device`` (``[device]`` keys, from
     ``--device-set``).  Raises ConfigError naming the file and key."""
-    import tomllib
     cfg = copy.deepcopy(DEFAULTS)
     if path:
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config ({exc.strerror})", path) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path) from None
+        from circuitlearn.errors import read_toml
+        data = read_toml(path, "config")
         device_toml = data.pop("device", None)
         for sec, table in data.items():
             if sec not in DEFAULTS:

@@ -170,14 +170,8 @@ def load_task(path: str, overrides: dict | None = None, device: dict | None = No
     """The checked task config (defaults filled in, paths made absolute); ``overrides``:
     ``{(section, key): value}`` (command-line flags, checked the same way); ``device``:
     ``[device]`` keys to set (``--device-set``)."""
-    import tomllib
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read task file ({exc.strerror})", path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path) from None
+    from circuitlearn.errors import read_toml
+    data = read_toml(path, "task file")
     cfg = copy.deepcopy(DEFAULTS, {id(REQUIRED): REQUIRED})   # the sentinel stays itself
     device_toml = data.pop("device", None)
     for sec, table in data.items():
