@@ -117,8 +117,9 @@ def curves(runs, path: str, title: str | None = None) -> None:
     plt.close(fig)
 
 
-def conductances(arrays, path: str, title: str = "") -> None:
-    """Histograms (and heatmaps of 2-D arrays) of ``[(name, conductances), ...]`` (S)."""
+def conductances(arrays, path: str, title: str = "", labels=None) -> None:
+    """Histograms (and heatmaps of 2-D arrays) of ``[(name, conductances), ...]`` (S);
+    ``labels``: per array, ``(row names, column names)`` of its heatmap, or None."""
     plt = _plt()
     mats = [(n, a) for n, a in arrays if np.ndim(a) == 2]
     cols = len(arrays)
@@ -126,6 +127,7 @@ def conductances(arrays, path: str, title: str = "") -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
     for j, (name, a) in enumerate(arrays):
         v = np.asarray(a, dtype=float).ravel()
+        v = v[np.isfinite(v)]
         ax = axes[0, j]
         pos = v[v > 0]
         if pos.size and pos.max() / pos.min() > 20:
@@ -147,8 +149,12 @@ def conductances(arrays, path: str, title: str = "") -> None:
                 im = ax2.imshow(np.asarray(a, dtype=float), aspect="auto", cmap="viridis",
                                 interpolation="nearest")
                 fig.colorbar(im, ax=ax2, label="S")
-                ax2.set_xlabel("to node")
-                ax2.set_ylabel("from node")
+                names = labels[j] if labels else None
+                if names and len(names[0]) <= 40 and len(names[1]) <= 40:
+                    ax2.set_yticks(range(len(names[0])), names[0], fontsize=7)
+                    ax2.set_xticks(range(len(names[1])), names[1], fontsize=7)
+                ax2.set_xlabel("to node (column)" if names else "to node")
+                ax2.set_ylabel("from node (row)" if names else "from node")
                 ax2.set_title(f"{name} ({a.shape[0]} x {a.shape[1]})", fontsize=9)
             else:
                 ax2.axis("off")
@@ -157,6 +163,20 @@ def conductances(arrays, path: str, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def crossbar_matrix(pairs, g):
+    """The conductances ``g`` of resistors joining node ``pairs`` ``[(a, b), ...]`` as a
+    crossbar matrix ``(matrix, row_nodes, col_nodes)`` when they join two disjoint node
+    sets, one resistor per crossing (NaN where none); None otherwise."""
+    rows = sorted({a for a, _ in pairs})
+    cols = sorted({b for _, b in pairs})
+    if set(rows) & set(cols) or len(set(pairs)) != len(pairs) or len(rows) < 2 or len(cols) < 1:
+        return None
+    m = np.full((len(rows), len(cols)), np.nan)
+    for (a, b), v in zip(pairs, g):
+        m[rows.index(a), cols.index(b)] = v
+    return m, rows, cols
 
 
 _LAYER = [("inputs", re.compile(r"x(\d+)$")), ("hidden {}", re.compile(r"h(\d+)_(\d+)$")),

@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from circuitlearn import plots
@@ -47,3 +48,13 @@ def test_voltage_map_reports_the_solved_voltages(tmp_path):
     r = solve(c, c.default_sources()[None], diodes="ideal")
     for n, val in v.items():
         assert val == pytest.approx(r.voltages[0, c.node_index(n)], abs=1e-12)
+
+
+def test_a_crossbar_is_recognised_by_its_topology():
+    pairs = [("r1", "c1"), ("r1", "c2"), ("r2", "c1"), ("r3", "c2")]
+    m, rows, cols = plots.crossbar_matrix(pairs, [1.0, 2.0, 3.0, 4.0])
+    assert rows == ["r1", "r2", "r3"] and cols == ["c1", "c2"]
+    assert m[0, 1] == 2.0 and m[2, 1] == 4.0 and np.isnan(m[1, 1])
+    # a chain (a node on both sides) or a repeated crossing is not a crossbar
+    assert plots.crossbar_matrix([("a", "b"), ("b", "c")], [1.0, 1.0]) is None
+    assert plots.crossbar_matrix([("a", "b"), ("a", "b"), ("c", "b")], [1.0] * 3) is None

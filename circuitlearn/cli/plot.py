@@ -58,17 +58,38 @@ def _load(d: str) -> dict:
     return res
 
 
-def _arrays(d: str):
+def _arrays(d: str, res: dict):
+    """``([(name, conductances), ...], labels)`` of a run: a DRN's layers from its
+    checkpoint; a netlist task's trainable resistors from its trained deck, as a crossbar
+    matrix when they join two disjoint node sets (rows x columns)."""
     import numpy as np
+    cfg = res.get("config") or {}
+    deck = os.path.join(d, "trained.cir")
+    if "circuit" in cfg and os.path.exists(deck):
+        from circuitlearn import plots
+        from circuitlearn.compile import compile_netlist
+        from circuitlearn.device.netlist_device import match_trainable
+        from circuitlearn.netlist import read_netlist
+        c = compile_netlist(read_netlist(deck))
+        try:
+            idx = match_trainable(c.resistor_names, cfg["circuit"].get("trainable", ["*"]))
+        except KeyError:
+            idx = np.arange(len(c.resistor_names))
+        pairs = [(c.node_names[a], c.node_names[b]) for a, b in c.resistor_nodes[idx]]
+        g = c.conductance[idx]
+        xbar = plots.crossbar_matrix(pairs, g)
+        if xbar is not None:
+            return [("crossbar", xbar[0])], [(xbar[1], xbar[2])]
+        return [("trainable resistors", g)], None
     path = os.path.join(d, "checkpoint.npz")
     if not os.path.exists(path):
-        return []
+        return [], None
     from circuitlearn.learn.loop import load_checkpoint
     _, arrays = load_checkpoint(path)
     ws = sorted((k for k in arrays if re.fullmatch(r"w\d+", k)), key=lambda k: int(k[1:]))
     if ws:
-        return [(f"layer {int(k[1:]) + 1}", np.asarray(arrays[k])) for k in ws]
-    return [("trainable resistors", np.asarray(arrays["g"]))] if "g" in arrays else []
+        return [(f"layer {int(k[1:]) + 1}", np.asarray(arrays[k])) for k in ws], None
+    return ([("trainable resistors", np.asarray(arrays["g"]))] if "g" in arrays else []), None
 
 
 def run(args) -> int:
@@ -85,10 +106,10 @@ def run(args) -> int:
             plots.curves(group, files["curves"][-1])
     for d, (label, res) in zip(dirs, runs):
         tag = re.sub(r"[^A-Za-z0-9=,._-]+", "_", label)
-        arrays = _arrays(d)
+        arrays, labels = _arrays(d, res)
         if arrays:
             f = os.path.join(out, f"conductances_{tag}.png")
-            plots.conductances(arrays, f, f"{label}: {plots.run_title(res)}")
+            plots.conductances(arrays, f, f"{label}: {plots.run_title(res)}", labels)
             files["conductances"].append(f)
         deck = os.path.join(d, "trained.cir")
         if not args.no_voltages and os.path.exists(deck):
