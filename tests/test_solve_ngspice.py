@@ -191,3 +191,53 @@ def test_validate_command_reports_agreement(deck):
     assert report["agree"] and report["max_abs_dv"] <= 1e-6
     assert report["circuitlearn_success"] and report["ngspice_success"]
     assert report["speedup"] > 0
+
+
+@pytest.mark.parametrize("name", ["diode_clipper.cir", "zener_regulator.cir", "drn_small.cir",
+                                  "amplifier_two_layers.cir", "iris_diode_crossbar.cir"])
+def test_a_batch_is_one_dc_sweep_with_the_alter_loops_voltages(name):
+    """A batch runs as one ngspice DC sweep of an index source driving the varying
+    sources through pwl tables; it gives the alter loop's operating points (forward,
+    reverse and breakdown, E sources, many diodes) to 1e-9 V and its currents."""
+    circuit = compile_netlist(read_netlist(os.path.join(os.path.dirname(__file__), "..",
+                                                         "netlists", name)))
+    rng = np.random.default_rng(1)
+    base = circuit.default_sources()
+    S = np.tile(base, (40, 1)) * (1 + 0.6 * rng.standard_normal((40, base.size)))
+    S[:, 0] = np.linspace(-3.0, 9.0, 40) if name == "zener_regulator.cir" else S[:, 0]
+    swept = solve_ngspice(circuit, S)
+    assert "dc-sweep" in swept.method and swept.success
+    sess = NgspiceSession(circuit)
+    try:
+        for b in range(len(S)):
+            vs, is_ = circuit.split_sources(S[b:b + 1])
+            v, i, d, status, _ = sess.op(np.concatenate([vs, is_], axis=1)[0])
+            assert status == 0
+            np.testing.assert_allclose(swept.voltages[b], v, atol=1e-9)
+            np.testing.assert_allclose(swept.source_currents[b], i, atol=1e-12, rtol=1e-7)
+            np.testing.assert_allclose(swept.diode_currents[b], d, atol=1e-12, rtol=1e-7)
+    finally:
+        sess.close()
+
+
+def test_a_sweep_ngspice_cannot_finish_falls_back_to_the_alter_loop(monkeypatch):
+    circuit = compile_netlist(read_netlist(os.path.join(os.path.dirname(__file__), "..",
+                                                         "netlists", "diode_clipper.cir")))
+    S = np.tile(circuit.default_sources(), (40, 1)) * np.linspace(0.5, 1.5, 40)[:, None]
+    want = solve_ngspice(circuit, S)
+    assert "dc-sweep" in want.method
+    assert "dc-sweep" not in solve_ngspice(circuit, S[:8]).method     # small: the loop
+    monkeypatch.setattr(NgspiceSession, "op_batch", lambda self, batch: None)
+    got = solve_ngspice(circuit, S)
+    assert "dc-sweep" not in got.method and got.success
+    np.testing.assert_allclose(got.voltages, want.voltages, atol=1e-9)
+
+
+def test_bench_ngspice_batch_smoke():
+    p = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..",
+                                                     "experiments", "bench_ngspice_batch.py"),
+                        "--smoke", "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    import json
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert [r["batch"] for r in out["rows"]] == [2, 8] and out["max_abs_dv"] < 1e-9

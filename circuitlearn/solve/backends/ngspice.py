@@ -3,7 +3,14 @@
 One :class:`NgspiceSession` loads a circuit into the shared ngspice instance
 once and then, for every input vector, changes the independent sources with
 ``alter`` and runs ``op``; result plots are destroyed after reading so memory
-does not grow over thousands of runs.  ngspice's chatter (``Note:`` lines,
+does not grow over thousands of runs.  A batch of several vectors is one ngspice run
+instead (:meth:`NgspiceSession.op_batch`): every source that varies across the batch
+becomes a behavioural source ``pwl(V(idx), 0, s_0, 1, s_1, ...)`` of an index source
+swept by ``.dc`` over ``0 .. B-1``, so ngspice solves all samples in one analysis,
+each point converged to the same tolerances (the previous point is only its start);
+a sweep ngspice cannot finish falls back to the ``alter`` loop.  Batches smaller than
+:data:`SWEEP_MIN_BATCH` use the loop: there, loading the sweep deck costs more than it
+saves.  ngspice's chatter (``Note:`` lines,
 gmin and source stepping) is not an error; real errors are raised as
 :class:`~circuitlearn.errors.BackendError` with ngspice's own message.
 
@@ -31,6 +38,17 @@ from circuitlearn.solve.result import STATUS_MESSAGES, SolveResult
 TIGHT_OPTIONS = "reltol=1e-9 vntol=1e-12 abstol=1e-15"
 #: element names ngspice takes as they are (others are renamed in the deck it gets)
 _SAFE_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
+#: batches at least this large run as one DC sweep: loading the sweep deck costs about as
+#: much as 10-20 alter + op runs (measured by experiments/bench_ngspice_batch.py)
+SWEEP_MIN_BATCH = 32
+
+
+def _sweep_reltol(options: str) -> float:
+    """The reltol a batched DC sweep runs with: 1000x the session's, at least 1e-13."""
+    m = re.findall(r"reltol\s*=\s*([0-9.eE+-]+)", options)
+    return max(1e-13, (float(m[-1]) if m else 1e-3) * 1e-3)
 
 
 def ngspice_options(tol: float | None = None, maxiter: int | None = None) -> str:
@@ -250,7 +268,84 @@ class NgspiceSession:
             return v, isrc, idio, 2, "ngspice: " + singular[0].strip()
         return v, isrc, idio, 0, "converged"
 
-    def _read_plot(self, plot_name: str) -> dict[str, float]:
+    def op_batch(self, batch: np.ndarray):
+        """All operating points of ``batch`` [B, n_sources] in one ngspice DC sweep (see
+        the module docstring): ``(V[B, n_nodes], I[B, n_v], D[B, n_d])``, or None when
+        ngspice could not finish the sweep (the caller falls back to :meth:`op`)."""
+        c = self.circuit
+        B = batch.shape[0]
+        varies = np.flatnonzero(np.any(batch != batch[:1], axis=0))
+        net = self._spice_netlist()
+        import dataclasses
+        by_name = {self.spice_name[n]: k for k, n in enumerate(c.source_names)}
+        idx = "cl_idx"
+        while any(idx in e.nodes or e.name == "v" + idx for e in net.elements):
+            idx += "_"
+        keep, extra = [], []
+        xs = np.arange(B, dtype=np.float64)
+        for e in net.elements:
+            k = by_name.get(e.name)
+            if k is None:
+                keep.append(e)
+            elif k not in varies:
+                keep.append(dataclasses.replace(e, value=float(batch[0, k])))
+            else:
+                pts = np.column_stack([xs, batch[:, k]]).ravel()
+                nums = [repr(float(p)) for p in pts]
+                body = [", ".join(nums[i:i + 16]) for i in range(0, len(nums), 16)]
+                kind = "V" if e.kind == "V" else "I"
+                extra.append(f"b{e.name} {e.nodes[0]} {e.nodes[1]} {kind} = pwl(V({idx}), "
+                             + ",\n+ ".join(body) + ")")
+        deck = write_netlist(dataclasses.replace(net, elements=tuple(keep))).splitlines()
+        end = next((i for i, ln in enumerate(deck) if ln.strip().lower() == ".end"), len(deck))
+        deck = deck[:end] + [f"v{idx} {idx} 0 DC 0"] + extra + deck[end:]
+        global _active
+        if _active is not None:
+            _active._release()
+        names = {n: (f"b{n}" if by_name[n] in varies else n) for n in by_name}
+        saved, options = dict(self.spice_name), self.options
+        try:
+            self.spice_name = {ours: names.get(sp, sp) for ours, sp in saved.items()}
+            # a sweep point starts from the previous one and stops as soon as it meets
+            # reltol, where an op from scratch overshoots it: reltol 1000x tighter keeps
+            # the sweep's voltages on the op loop's to ~1e-12 V
+            self.options = " ".join([t for t in options.split() if not t.lower().startswith(
+                "reltol")] + [f"reltol={_sweep_reltol(options)!r}"])
+            try:
+                self._load("\n".join(deck))
+            except BackendError:
+                return None          # the loop below reports what is wrong with the deck
+            out, err = self._command(f"dc v{idx} 0 {B - 1} 1")
+            fatal = [e for e in err if _FATAL.search(e) and not _BENIGN.match(e)]
+            fatal += [o for o in out if "dc solution failed" in o.lower()
+                      or "aborted" in o.lower()]
+            if fatal or any(_SINGULAR.search(e) for e in err):
+                return None
+            vecs = self._read_plot(self._ng.last_plot, all_points=True)
+            self.n_runs += B
+            V = np.zeros((B, c.n_nodes))
+            for i, name in enumerate(c.node_names[1:], start=1):
+                v = vecs.get(f"v({name})", vecs.get(name))
+                if v is None or v.size != B:
+                    return None
+                V[:, i] = v
+            try:
+                I = np.stack([vecs[f"{self.spice_name[n]}#branch"] for n in c.vsource_names],
+                             axis=1) if c.vsource_names else np.zeros((B, 0))
+                D = np.stack([vecs[f"@{self.spice_name[d]}[id]"] for d in c.diode_names],
+                             axis=1) if c.diode_names else np.zeros((B, 0))
+            except KeyError:
+                return None
+            if I.shape[0] != B or D.shape[0] != B:
+                return None
+            return V, I, D
+        finally:
+            try:
+                self._release()
+            finally:
+                self.spice_name, self.options = saved, options
+
+    def _read_plot(self, plot_name: str, all_points: bool = False) -> dict:
         from PySpice.Spice.NgSpice.Shared import FFI, ffi
         lib = self._ng._ngspice_shared
         names = lib.ngSpice_AllVecs(plot_name.encode("utf8"))
@@ -260,7 +355,11 @@ class NgspiceSession:
             name = ffi.string(names[i]).decode("utf8")
             info = lib.ngGet_Vec_Info(f"{plot_name}.{name}".encode("utf8"))
             if info != FFI.NULL and info.v_realdata != FFI.NULL and info.v_length > 0:
-                out[name.lower()] = float(info.v_realdata[0])
+                if all_points:
+                    out[name.lower()] = np.frombuffer(
+                        ffi.buffer(info.v_realdata, 8 * info.v_length), np.float64).copy()
+                else:
+                    out[name.lower()] = float(info.v_realdata[0])
             i += 1
         return out
 
@@ -368,10 +467,14 @@ def solve_ngspice(circuit, sources=None, *, diodes: str = "shockley", tol: float
     D = np.zeros((batch.shape[0], len(circuit.diode_names)))
     status = np.zeros(batch.shape[0], dtype=np.int64)
     messages = []
-    for b in range(batch.shape[0]):
-        V[b], I[b], D[b], status[b], msg = sess.op(batch[b])
-        if status[b]:
-            messages.append(f"sample {b}: {msg}")
+    swept = sess.op_batch(batch) if batch.shape[0] >= SWEEP_MIN_BATCH else None
+    if swept is not None:
+        V, I, D = swept
+    else:
+        for b in range(batch.shape[0]):
+            V[b], I[b], D[b], status[b], msg = sess.op(batch[b])
+            if status[b]:
+                messages.append(f"sample {b}: {msg}")
     worst = int(status.max()) if status.size else 0
     msg = "; ".join(messages[:3]) if messages else STATUS_MESSAGES[0]
     return SolveResult(
@@ -380,4 +483,5 @@ def solve_ngspice(circuit, sources=None, *, diodes: str = "shockley", tol: float
         kcl_residual=kcl_residuals(sess.circuit, V, I, D, batch),
         diode_violation=np.zeros(V.shape[0]),
         sample_success=status == 0, node_names=circuit.node_names, sample_status=status,
-        method=f"ngspice-shared ({time.perf_counter() - t0:.3g} s)")
+        method=f"ngspice-shared{' dc-sweep' if swept is not None else ''} "
+               f"({time.perf_counter() - t0:.3g} s)")
