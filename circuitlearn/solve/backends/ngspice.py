@@ -299,8 +299,7 @@ class NgspiceSession:
         deck = write_netlist(dataclasses.replace(net, elements=tuple(keep))).splitlines()
         end = next((i for i, ln in enumerate(deck) if ln.strip().lower() == ".end"), len(deck))
         deck = deck[:end] + [f"v{idx} {idx} 0 DC 0"] + extra + deck[end:]
-        global _active
-        if _active is not None:
+        if _active is not None:          # the sweep deck replaces whatever is loaded
             _active._release()
         names = {n: (f"b{n}" if by_name[n] in varies else n) for n in by_name}
         saved, options = dict(self.spice_name), self.options
