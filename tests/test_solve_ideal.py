@@ -398,3 +398,26 @@ def test_a_node_cut_off_near_zero_volts_is_judged_at_the_circuits_voltage_scale(
         res = solve(c, c.default_sources()[None], diodes=diodes)
         assert res.success, (diodes, res.message)
         assert res.kcl_residual.max() < 1e-15
+
+
+def test_large_linear_circuits_take_pcg_on_random_graphs_and_lu_on_crossbars():
+    """Above DIRECT_MAX free nodes a diode-free circuit is solved by Jacobi-PCG when that
+    converges quickly (a random graph), else by one sparse LU (a crossbar with long
+    wires); both equal the active-set solve and pass the node certificate."""
+    from circuitlearn.compile import crossbar_array_netlist
+    from circuitlearn.solve.linalg.kkt import DIRECT_MAX
+    rng = np.random.default_rng(4)
+    c = compile_netlist(random_resistor_diode_graph(2 * DIRECT_MAX, n_diodes=0, seed=4))
+    S = np.tile(c.default_sources(), (3, 1)) * rng.uniform(0.5, 1.5, (3, c.n_sources))
+    r = solve(c, S, diodes="ideal")
+    assert r.success and r.method == "pcg"
+    ref = solve(c, S, diodes="ideal", method="active-set")
+    np.testing.assert_allclose(r.voltages, ref.voltages, atol=1e-9)
+    g = rng.uniform(1e-6, 1e-4, (128, 128))
+    x = crossbar_array_netlist(g, r_wire=2.0, inputs=rng.uniform(-0.3, 0.3, 128))
+    c = compile_netlist(x)
+    r = solve(c, None, diodes="ideal")
+    assert r.success and r.method == "direct"
+    assert solve(c, None, diodes="ideal").method == "direct"     # the choice is kept
+    ref = solve(c, None, diodes="ideal", method="active-set")
+    np.testing.assert_allclose(r.voltages, ref.voltages, atol=1e-9)

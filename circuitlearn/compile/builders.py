@@ -187,6 +187,140 @@ def crossbar_netlist(g, *, inputs=None, title: str = "crossbar", row_prefix: str
     return Netlist(title, tuple(els))
 
 
+def _positive(v, shape, what: str, allow_zero: bool = True) -> np.ndarray:
+    a = np.broadcast_to(np.asarray(v, dtype=np.float64), shape)
+    ok = np.isfinite(a) & ((a >= 0) if allow_zero else (a > 0))
+    if not np.all(ok):
+        raise ValueError(f"{what} must be finite and {'>= 0' if allow_zero else '> 0'}")
+    return a
+
+
+def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=0.0,
+                           output_load=None, selector: str | None = None, r_series=0.0,
+                           selector_model: DiodeModel | None = None,
+                           title: str = "crossbar array") -> Netlist:
+    """A crossbar as built: wire resistance on every row and column segment, driver and
+    sense resistances, and optionally a selector diode (1D1R) or a series resistor per cell.
+
+    Parameters
+    ----------
+    g : float64[n_rows, n_cols]
+        Device conductances (S, ``>= 0``; zeros: no device).
+    inputs : float64[n_rows], optional
+        Row drive voltages (V), default zeros.
+    r_wire : float or (float, float)
+        Resistance (ohm, ``> 0``) of one wire segment between neighbouring crossings,
+        rows and columns alike or ``(row, column)``.  (Ideal lines:
+        :func:`crossbar_netlist`.)
+    r_driver, r_sense : float
+        Output resistance of each row driver, and the resistance between each column's
+        end and its read-out (ohm, ``>= 0``; 0: none).
+    output_load : float or float64[n_cols], optional
+        ``None`` (default): each column ends in a transimpedance amplifier, a 0 V source
+        ``vout{j}`` whose current is the column's output (as in
+        :func:`crossbar_netlist`); a conductance (S): a load resistor ``rload{j}`` to
+        ground instead, whose voltage is the output.  The column end is ``col{n-1}_{j}``,
+        or ``out{j}`` behind ``rsen{j}`` when ``r_sense > 0``.
+    selector : str, optional
+        Name of a diode model: every cell gets a selector diode ``ds{i}_{j}`` from the row
+        into the device (1D1R), conducting when the row is above the column.
+    selector_model : DiodeModel, optional
+        The ``.model`` card for ``selector`` (default: the near-ideal DRN diode).
+    r_series : float
+        A series resistance ``rs{i}_{j}`` (ohm) in every cell (0: none).
+
+    Notes
+    -----
+    Row ``i`` is driven by ``vin{i} in{i} 0 inputs[i]`` at its column-0 end (through
+    ``rdrv{i}`` when ``r_driver > 0``); its crossings are the nodes ``row{i}_{j}``,
+    joined by ``rrow{i}_{j}`` (segment before crossing ``j``).  Column ``j``'s crossings
+    are ``col{i}_{j}``, joined by ``rcol{i}_{j}``, read at the row-``n_rows - 1`` end.
+    Device ``r{i}_{j}`` joins ``row{i}_{j}`` (or its selector or series node) to
+    ``col{i}_{j}``.  :func:`crossbar_readout` compares what the array computes with
+    ``g.T @ inputs``.
+    """
+    g = _check_conductance(g, "crossbar conductance g")
+    n, m = g.shape
+    v_in = _vector(inputs, n, "inputs")
+    rw = _positive(r_wire, (2,), "r_wire", allow_zero=False)
+    r_drv = float(_positive(r_driver, (), "r_driver"))
+    r_sen = float(_positive(r_sense, (), "r_sense"))
+    r_ser = float(_positive(r_series, (), "r_series"))
+    els = []
+    for i in range(n):
+        start = f"row{i}_0"
+        if r_drv > 0:
+            els += [Element(f"vin{i}", "V", (f"in{i}", "0"), float(v_in[i])),
+                    Element(f"rdrv{i}", "R", (f"in{i}", start), r_drv)]
+        else:
+            els.append(Element(f"vin{i}", "V", (start, "0"), float(v_in[i])))
+        els += [Element(f"rrow{i}_{j}", "R", (f"row{i}_{j - 1}", f"row{i}_{j}"), float(rw[0]))
+                for j in range(1, m)]
+    outs = []
+    for j in range(m):
+        els += [Element(f"rcol{i}_{j}", "R", (f"col{i - 1}_{j}", f"col{i}_{j}"), float(rw[1]))
+                for i in range(1, n)]
+        out = f"col{n - 1}_{j}"
+        if r_sen > 0:
+            els.append(Element(f"rsen{j}", "R", (out, f"out{j}"), r_sen))
+            out = f"out{j}"
+        outs.append(out)
+        if output_load is None:
+            els.append(Element(f"vout{j}", "V", (out, "0"), 0.0))
+    if output_load is not None:
+        load = _positive(output_load, (m,), "output_load", allow_zero=False)
+        els += [Element(f"rload{j}", "R", (o, "0"), r)
+                for j, (o, r) in enumerate(zip(outs, _resistance_for(load).tolist()))]
+    models = ()
+    rows_i, cols_j = np.nonzero(g)
+    res = _resistance_for(g[rows_i, cols_j])
+    for i, j, r in zip(rows_i.tolist(), cols_j.tolist(), res.tolist()):
+        a = f"row{i}_{j}"
+        if selector is not None:
+            els.append(Element(f"ds{i}_{j}", "D", (a, f"sel{i}_{j}"), 1.0, selector.lower()))
+            a = f"sel{i}_{j}"
+        if r_ser > 0:
+            els.append(Element(f"rs{i}_{j}", "R", (a, f"ser{i}_{j}"), r_ser))
+            a = f"ser{i}_{j}"
+        els.append(Element(f"r{i}_{j}", "R", (a, f"col{i}_{j}"), r))
+    if selector is not None:
+        models = (selector_model or DiodeModel(selector.lower(), tuple(DRN_DIODE_PARAMS.items())),)
+    return Netlist(title, tuple(els), models)
+
+
+def crossbar_readout(g, inputs, circuit, result) -> dict:
+    """What a :func:`crossbar_array_netlist` array computed against the ideal product.
+
+    ``inputs`` float64[B, n_rows] (the row drives of each sample) and ``result`` the
+    :func:`~circuitlearn.solve.solve` result of the compiled ``circuit`` at them.
+    Returns ``ideal`` = ``inputs @ g`` [B, n_cols] (A), ``actual`` (the column currents
+    into the TIAs; arrays read by a load resistor are refused), ``abs_error``,
+    ``rel_error`` (``max |actual - ideal| / max |ideal|`` per sample), and the worst
+    ``ir_drop_row`` (V: the drive minus the voltage at a
+    crossing) and ``ir_drop_col`` (V: a column crossing's voltage above 0)."""
+    g = np.asarray(g, dtype=np.float64)
+    x = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+    n, m = g.shape
+    names = list(circuit.vsource_names)
+    try:
+        k = [names.index(f"vout{j}") for j in range(m)]
+    except ValueError:
+        raise ValueError("crossbar_readout needs the TIA read-out (output_load=None)") from None
+    actual = result.source_currents[:, k]
+    ideal = x @ g
+    V = result.voltages
+    idx = circuit.node_index
+    row = np.stack([V[:, idx(f"row{i}_{j}")] for i in range(n) for j in range(m)], axis=1)
+    col = np.stack([V[:, idx(f"col{i}_{j}")] for i in range(n) for j in range(m)], axis=1)
+    drive = np.repeat(x, m, axis=1)
+    scale = np.maximum(np.max(np.abs(ideal), axis=1), np.finfo(float).tiny)
+    err = actual - ideal
+    return {"ideal": ideal, "actual": actual, "abs_error": err,
+            "rel_error": np.max(np.abs(err), axis=1) / scale,
+            "ir_drop_row": np.max(np.abs(drive - row), axis=1),
+            "ir_drop_col": np.max(np.abs(col), axis=1)}
+
+
 def crossbar_conductance(circuit_or_netlist, *, row_prefix: str = "row",
                          col_prefix: str = "col") -> np.ndarray:
     """Read the ``float64[n_rows, n_cols]`` conductance matrix back from a crossbar.

@@ -32,6 +32,10 @@ def _element_card(e: Element) -> str:
     if e.kind not in ELEMENT_KINDS or e.kind == "X":
         raise ValueError(f"element {e.name}: kind {e.kind!r} cannot be written "
                          "(netlists are flattened)")
+    if not e.name[:1].lower() == e.kind.lower():
+        # SPICE reads an element's kind from its first letter: "cw1" would be a capacitor
+        raise ValueError(f"element {e.name}: a {e.kind} element's name must start with "
+                         f"{e.kind!r}, or SPICE reads it as another kind")
     nodes = " ".join(e.nodes)
     if e.kind == "D":
         area = "" if e.value == 1.0 else f" area={format_value(e.value)}"

@@ -70,10 +70,15 @@ from circuitlearn.solve.certificate import (NODE_MESSAGE, certify, mna_free, nod
                                            thresholds)
 from circuitlearn.solve.ideal import kernels
 from circuitlearn.solve.ideal.active_set import active_set, system_certificate
+from circuitlearn.solve.linalg.kernels_krylov import pcg
 from circuitlearn.solve.linalg.kkt import DIRECT_MAX
 from circuitlearn.solve.result import CERTIFICATE, MAXITER, SolveResult, failed_result, make_result
 
 #: Sweeps of exact CD before switching to projected SOR, and its relaxation factor.
+#: a linear circuit above DIRECT_MAX free nodes tries Jacobi-PCG this far (see _linear_solve)
+LINEAR_PCG_MAXITER = 400
+#: ... to this relative residual (what the node certificate then judges)
+LINEAR_PCG_RTOL = 1e-15
 AUTO_SOR_AFTER = 30
 AUTO_SOR_OMEGA = 1.8
 
@@ -148,19 +153,11 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     nit = np.zeros(B, np.int64)
     sweeps = 0
     fixed_part = np.asarray(red.Cx @ vfx).reshape(d, B)         # c0 per diode [d, B]
-    direct = method == "auto" and omega is None and d == 0 and 0 < nf <= DIRECT_MAX
-    if direct:
-        # no diodes: the operating point is the linear solve L_ff v = b -- one
-        # factorisation for the whole batch (CD on a weakly anchored graph needs
-        # thousands of sweeps for the same answer)
-        lu = cache.get("lu")
-        try:
-            if lu is None:      # symmetric: minimum degree on A^T + A (half the fill of COLAMD)
-                lu = cache["lu"] = spla.splu(red.Lff.tocsc(), permc_spec="MMD_AT_PLUS_A")
-            v[:] = lu.solve(bT)
-            nit[:] = 1
-        except RuntimeError:
-            direct = False
+    direct = False
+    if method == "auto" and omega is None and d == 0 and nf > 0:
+        # no diodes: the operating point is the linear solve L_ff v = b (CD on a weakly
+        # anchored graph needs thousands of sweeps for the same answer)
+        direct = _linear_solve(red, bT, v, nit, cache)
     if method != "active-set" and not direct:
         ffptr, ffnbr, ffsign, ffvth = red.ff
         args = (red.adj.indptr.astype(np.int64), red.adj.indices.astype(np.int64), red.adj.data,
@@ -246,12 +243,52 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     method_name = {"auto": "cd+active-set" if fallback else "cd", "cd": "cd",
                    "active-set": "active-set"}[method]
     if direct:
-        method_name = "direct"
+        method_name = direct
     out = make_result(circuit, vext, isrc, fold_breakdown(ex, lam), status, nit, kcl, viol,
                       messages, method_name)
     if record_energy:
         out = dataclasses.replace(out, energy=energy[:sweeps + 1])
     return out
+
+
+def _linear_solve(red, bT, v, nit, cache):
+    """``L_ff v = b`` for every sample (``v``, ``nit`` filled in); the method used
+    (``"direct"``: sparse LU, ``"pcg"``: Jacobi-PCG), or None if neither worked.
+
+    Up to :data:`DIRECT_MAX` free nodes: one LU factorisation for the batch.  Above, a
+    Jacobi-PCG per sample first (a random, expander-like graph converges in ~150
+    iterations, where LU fills in 90x), and when it does not converge within
+    :data:`LINEAR_PCG_MAXITER` iterations (a grid-like crossbar, whose long wires make
+    PCG take thousands) one LU of the batch (its fill there is ~15x); the choice is kept
+    with the circuit."""
+    nf, B = bT.shape
+    if nf > DIRECT_MAX and cache.get("linear") != "lu":
+        A = red.Lff.tocsr()
+        ip, ix = A.indptr.astype(np.int64), A.indices.astype(np.int64)
+        minv = 1.0 / A.diagonal()
+        x = np.zeros(nf)
+        for b in range(B):
+            x[:] = v[:, b]
+            it = pcg(ip, ix, A.data, minv, np.ascontiguousarray(bT[:, b]), x, LINEAR_PCG_RTOL,
+                     LINEAR_PCG_MAXITER)
+            if not 0 <= it < LINEAR_PCG_MAXITER:
+                cache["linear"] = "lu"
+                break
+            v[:, b] = x
+            nit[b] = it
+        else:
+            cache["linear"] = "pcg"
+            return "pcg"
+    lu = cache.get("lu")
+    try:
+        if lu is None:          # symmetric: minimum degree on A^T + A (half the fill of COLAMD)
+            lu = cache["lu"] = spla.splu(red.Lff.tocsc(), permc_spec="MMD_AT_PLUS_A")
+        v[:] = lu.solve(bT)
+    except (RuntimeError, MemoryError):
+        v[:] = 0.0
+        return None
+    nit[:] = 1
+    return "direct"
 
 
 def currents_from_kcl(red, r, active):
