@@ -39,6 +39,11 @@ def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
         return rules.coupled_step(device, x, t, loss, a["eta"])
     if a["rule"] == "exact":
         return rules.exact_step(device, x, t, loss)
+    if a["rule"] == "weight-perturbation":
+        c = cfg["circuit"]
+        return rules.weight_perturbation_step(device, x, t, loss,
+                                              a["perturbation"] * (c["g_max"] - c["g_min"]),
+                                              a["samples"], rng, a["zo_estimator"])
     return rules.ep_step(device, x, t, loss, ep.EPConfig(a["estimator"], a["nudging"], a["beta"]),
                          rng)
 

@@ -11,6 +11,12 @@ device.  With ``dV_k`` the voltage across trainable resistor ``k``:
   source at its target (``nudging="conductance"``, single-ended MSE only).
   Estimators as :class:`~circuitlearn.learn.ep.EPConfig`: one-sided, negative,
   centered (O(β²) bias), random-sign.
+* **Weight perturbation** (seed 000, Eq. 9): the batch loss is measured at the free
+  state with the trainable conductances perturbed by ``±δ ξ`` (``ξ ~ N(0, I)``,
+  antithetic pairs; or ``+δ ξ`` against the unperturbed loss, ``forward``),
+  ``grad ≈ mean over samples of [L(g + δξ) − L(g − δξ)] / (2δ) · ξ`` -- unbiased to
+  O(δ²), from output voltages only, at 2 settles per sample (forward: 1 + 1).  ``δ`` is
+  ``perturbation`` times the conductance window ``g_max − g_min``.
 * **Coupled learning** (Stern et al. 2021): the outputs are clamped at
   ``v_C = (1−η) v_F + η t``; ``grad_k = [½ dV_k(C)² − ½ dV_k(F)²] / η``
   (the update ``Δg = −lr grad`` is their ``Δg ∝ −[(ΔV_C)² − (ΔV_F)²]/η``);
@@ -31,7 +37,8 @@ from circuitlearn.learn.ep import EPConfig
 from circuitlearn.learn.losses import cross_entropy, one_hot
 
 TASKS = ("regression", "classification")
-RULES = ("ep", "coupled", "exact")
+RULES = ("ep", "coupled", "exact", "weight-perturbation")
+ZO_ESTIMATORS = ("antithetic", "forward")
 #: -beta conductance nudging must leave at least this fraction of an output's own
 #: conductance (closer to 0 the nudged state is ill-conditioned and gradients explode).
 STABILITY_MARGIN = 0.1
@@ -166,6 +173,38 @@ def coupled_step(device, x, targets, loss: TaskLoss, eta: float) -> StepResult:
     device.clear_nudge()
     grad = contrast(device, Vc, V, eta)
     return StepResult(grad, V, y, lval)
+
+
+def batch_loss(device, targets, loss: TaskLoss) -> float:
+    """The batch-mean loss of the outputs measured now (inputs already applied)."""
+    return float(np.mean(loss(device.readout(device.measure()), targets)[0]))
+
+
+def weight_perturbation_step(device, x, targets, loss: TaskLoss, delta: float, samples: int,
+                             rng: np.random.Generator, estimator: str = "antithetic"
+                             ) -> StepResult:
+    """Weight perturbation (see the module docstring): ``samples`` random directions,
+    each measured at ``g ± delta ξ`` (``antithetic``) or ``g + delta ξ`` (``forward``)."""
+    if estimator not in ZO_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ZO_ESTIMATORS}, got {estimator!r}")
+    if not (delta > 0 and samples >= 1):
+        raise ValueError(f"need delta > 0 and samples >= 1, got {delta!r}, {samples!r}")
+    V = free_state(device, x)
+    y = device.readout(V)
+    lval, _ = loss(y, targets)
+    l0 = float(np.mean(lval))
+    grad = np.zeros(device.n_trainable)
+    for _ in range(samples):
+        xi = rng.standard_normal(device.n_trainable)
+        with device.perturbed(delta * xi):
+            lp = batch_loss(device, targets, loss)
+        if estimator == "antithetic":
+            with device.perturbed(-delta * xi):
+                lm = batch_loss(device, targets, loss)
+            grad += (lp - lm) / (2.0 * delta) * xi
+        else:
+            grad += (lp - l0) / delta * xi
+    return StepResult(grad / samples, V, y, lval)
 
 
 def exact_step(device, x, targets, loss: TaskLoss) -> StepResult:

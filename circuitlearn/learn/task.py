@@ -21,11 +21,15 @@
     kind = "regression"             # or "classification"
     test_fraction = 0.2
     [algorithm]
-    rule = "ep"                     # or "coupled", or "exact" (implicit differentiation, the yardstick)
+    rule = "ep"                     # or "coupled", "weight-perturbation", or "exact"
+                                    # (implicit differentiation, the yardstick)
     estimator = "centered"          # one-sided | negative | centered | random-sign  (EP)
     nudging = "current"             # or "conductance"  (EP)
     beta = 1e-3                     # EP nudging: A/V per unit of dC/dv (current) or S (conductance)
     eta = 0.1                       # coupled learning's clamping fraction
+    perturbation = 1e-3             # weight perturbation: delta, a fraction of g_max - g_min
+    samples = 8                     # ... random directions per step
+    zo_estimator = "antithetic"     # ... or "forward" (L(g + delta xi) - L(g))
     loss = "mse"                    # or "xent" (classification)
     target_scale = 1.0              # V of the "on" class (one-hot MSE targets)
     scale = 1.0                     # logit scale of "xent" (1/V)
@@ -75,7 +79,8 @@ DEFAULTS = {
     "data": {"path": REQUIRED, "features": [], "targets": [], "kind": "regression",
              "test_fraction": 0.2},
     "algorithm": {"rule": "ep", "estimator": "centered", "nudging": "current", "beta": 1e-3,
-                  "eta": 0.1, "loss": "mse", "target_scale": 1.0, "scale": 1.0},
+                  "eta": 0.1, "loss": "mse", "target_scale": 1.0, "scale": 1.0,
+                  "perturbation": 1e-3, "samples": 8, "zo_estimator": "antithetic"},
     "optim": {"lr": 1e-4, "momentum": 0.0, "decay": 1.0},
     "train": {"epochs": 20, "batch_size": 16, "seed": 0, "n_check": 5},
 }
@@ -85,7 +90,8 @@ CHOICES = {
     ("circuit", "backend"): ("numba", "ngspice"),
     ("circuit", "init"): ("netlist", "uniform"),
     ("data", "kind"): ("regression", "classification"),
-    ("algorithm", "rule"): ("ep", "coupled", "exact"),
+    ("algorithm", "rule"): ("ep", "coupled", "exact", "weight-perturbation"),
+    ("algorithm", "zo_estimator"): ("antithetic", "forward"),
     ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random", "random-sign"),
     ("algorithm", "nudging"): ("current", "conductance"),
     ("algorithm", "loss"): ("mse", "xent"),
@@ -97,6 +103,7 @@ LOWER = {
     ("data", "test_fraction"): (0.0, True), ("algorithm", "beta"): (0.0, True),
     ("algorithm", "eta"): (0.0, True), ("algorithm", "target_scale"): (0.0, True),
     ("algorithm", "scale"): (0.0, True), ("optim", "lr"): (0.0, False),
+    ("algorithm", "perturbation"): (0.0, True), ("algorithm", "samples"): (1, False),
     ("optim", "momentum"): (0.0, False), ("optim", "decay"): (0.0, True),
     ("train", "epochs"): (0, False), ("train", "batch_size"): (1, False),
     ("train", "seed"): (0, False), ("train", "n_check"): (0, False),
