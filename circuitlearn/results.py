@@ -75,6 +75,12 @@ def write_json(path: str, o) -> None:
     os.replace(tmp, path)
 
 
+def write_summary(path: str, summary: dict, config: dict) -> None:
+    """A command's ``summary.json`` / ``demo.json``: its summary with the provenance and
+    the full config it ran."""
+    write_json(path, summary | {"provenance": provenance(), "config": config})
+
+
 def _version(dist: str):
     from importlib.metadata import PackageNotFoundError, version
     try:

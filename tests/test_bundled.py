@@ -68,3 +68,18 @@ def test_the_cli_says_when_it_uses_a_bundled_file(tmp_path):
     p = subprocess.run([sys.executable, "-c", code, "check", "elsewhere/bridge.cir"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 1 and "Traceback" not in p.stderr and "elsewhere/bridge.cir" in p.stderr
+
+
+def test_the_model_search_path_is_no_way_out_of_the_decks_folder(tmp_path):
+    """Only a plain file name is looked for among the bundled libraries: a relative path
+    that climbs out of the deck's folder stays refused even if it exists from there."""
+    from circuitlearn.netlist.reader import _model_search
+    assert _model_search("diodes.lib") == os.path.join(os.path.realpath(bundled.folder("models")),
+                                                       "diodes.lib")
+    climb = os.path.relpath(os.path.join(ROOT, "README.md"), bundled.folder("models"))
+    assert os.path.exists(os.path.join(bundled.folder("models"), climb))
+    assert _model_search(climb) is None
+    deck = tmp_path / "d.cir"
+    deck.write_text(f"d\n.include {climb}\nV1 a 0 1\nR1 a 0 1\n.end\n")
+    with pytest.raises(NetlistError, match="outside the netlist's folder|cannot read"):
+        read_netlist(deck)

@@ -97,3 +97,17 @@ def test_bad_sweep_files_are_located_errors(tmp_path, capsys, body, key):
     with pytest.raises(ConfigError):
         from circuitlearn.sweep import check_settings
         check_settings(load_sweep(str(f)))
+
+
+def test_a_sweep_runs_on_an_existing_scheduler(tmp_path, capsys):
+    """--scheduler ADDRESS sends the runs to a cluster the user already has."""
+    import logging
+    from dask.distributed import LocalCluster
+    f = _write(tmp_path / "s.toml", {**TINY, "algorithm.nudging": ["current"]}, seeds=[0, 1])
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        assert main(["sweep", f, "--out", str(tmp_path / "o"), "--scheduler",
+                     cluster.scheduler_address, "--no-progress"]) == 0
+    s = _last_json(capsys)
+    assert (s["runs"], s["done"], s["failed"]) == (2, 2, 0)
+    assert 0.0 <= s["best"]["mean"] <= 1.0 and s["best"]["n_ok"] == 2

@@ -90,8 +90,7 @@ def run_task(args, drn_overrides: dict) -> int:
     if cfg["train"]["n_check"] > 0:
         summary["ngspice"] = learners.ngspice_check(device, data[2], cfg["train"]["n_check"])
     from circuitlearn import results
-    results.write_json(os.path.join(args.out, "summary.json"),
-                       summary | {"provenance": results.provenance(), "config": cfg})
+    results.write_summary(os.path.join(args.out, "summary.json"), summary, cfg)
     print(results.dumps(summary))
     return 0
 

@@ -450,8 +450,7 @@ def run_train(args) -> int:
         summary["device"] = results["device"]
         log(describe(results["device"]))
     from circuitlearn import results as res_json
-    res_json.write_json(os.path.join(args.out, "summary.json"),
-                        summary | {"provenance": res_json.provenance(), "config": cfg})
+    res_json.write_summary(os.path.join(args.out, "summary.json"), summary, cfg)
     print(res_json.dumps(summary))
     return 0
 
@@ -490,8 +489,7 @@ def run_demo(args) -> int:
                                           == data.y_test[:chk["checked"]]))
     summary |= exp
     from circuitlearn import results as res_json
-    res_json.write_json(os.path.join(args.out, "demo.json"),
-                        summary | {"provenance": res_json.provenance(), "config": cfg})
+    res_json.write_summary(os.path.join(args.out, "demo.json"), summary, cfg)
     log(f"test accuracy {100 * summary['test_accuracy']:.2f}% on {summary['n_test']} held-out "
         f"digits; trained in {train_s:.1f} s; netlist {summary['netlist']}")
     print(res_json.dumps(summary))

@@ -30,6 +30,7 @@ variant, conductances re-programmed with ``alter``).
 from __future__ import annotations
 
 import fnmatch
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -195,25 +196,21 @@ class NetlistDevice:
             self._g[self.trainable] = self.programmer.program(d)
         self._mark_stale()
 
+    @contextmanager
     def perturbed(self, delta):
         """A context in which the trainable conductances are ``g + delta`` (clipped at 0),
         restored on exit: the probe writes of zeroth-order rules (weight perturbation).
         They are written exactly, as a bench with write-verify and restore would; pulsed
         devices (:attr:`programmer`) keep their state, and only the measurements see the
         perturbed values."""
-        from contextlib import contextmanager
-
-        @contextmanager
-        def ctx():
-            g0 = self._g[self.trainable].copy()
-            self._g[self.trainable] = np.maximum(g0 + np.asarray(delta, dtype=np.float64), 0.0)
+        g0 = self._g[self.trainable].copy()
+        self._g[self.trainable] = np.maximum(g0 + np.asarray(delta, dtype=np.float64), 0.0)
+        self._mark_stale()
+        try:
+            yield self
+        finally:
+            self._g[self.trainable] = g0
             self._mark_stale()
-            try:
-                yield self
-            finally:
-                self._g[self.trainable] = g0
-                self._mark_stale()
-        return ctx()
 
     @property
     def programmer(self):

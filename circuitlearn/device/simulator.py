@@ -38,7 +38,6 @@ class LayeredSimulator(Device):
                  vth: float = 0.0, sweeps: int = 4, tol: float = 0.0, warm_start: bool = True,
                  load: float = 0.0):
         self.net = ly.make_network(sizes, vth, load)
-        self.load = self.net.load
         self.sizes = self.net.sizes
         self.gain = float(gain)
         self.g_min, self.g_max = float(g_min), float(g_max)
@@ -58,6 +57,11 @@ class LayeredSimulator(Device):
         self._target = None
         self._nudged = False
         self._status = {}
+
+    @property
+    def load(self) -> float:
+        """The output load (the network's)."""
+        return self.net.load
 
     # -- parameters -------------------------------------------------------
     def set_parameters(self, weights, biases=None):

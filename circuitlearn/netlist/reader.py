@@ -178,6 +178,10 @@ def model_search_path() -> list[str]:
 
 
 def _model_search(name: str) -> str | None:
+    """A plain file name (no folder part: the search path is not a way out of the deck's
+    folder) found in :func:`model_search_path`, or None."""
+    if os.path.basename(name) != name or name in ("", ".", ".."):
+        return None
     for folder in model_search_path():
         path = os.path.realpath(os.path.join(folder, name))
         if os.path.isfile(path):

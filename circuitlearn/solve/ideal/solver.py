@@ -74,11 +74,11 @@ from circuitlearn.solve.linalg.kernels_krylov import pcg
 from circuitlearn.solve.linalg.kkt import DIRECT_MAX
 from circuitlearn.solve.result import CERTIFICATE, MAXITER, SolveResult, failed_result, make_result
 
-#: Sweeps of exact CD before switching to projected SOR, and its relaxation factor.
 #: a linear circuit above DIRECT_MAX free nodes tries Jacobi-PCG this far (see _linear_solve)
 LINEAR_PCG_MAXITER = 400
 #: ... to this relative residual (what the node certificate then judges)
 LINEAR_PCG_RTOL = 1e-15
+#: Sweeps of exact CD before switching to projected SOR, and its relaxation factor.
 AUTO_SOR_AFTER = 30
 AUTO_SOR_OMEGA = 1.8
 
