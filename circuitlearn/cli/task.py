@@ -68,9 +68,10 @@ def run_task(args, drn_overrides: dict) -> int:
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     device = build_device(cfg)
     data = load_task_data(cfg)
+    learner = learners.task_learner(cfg, device, data[0].shape[1])
     t0 = time.perf_counter()
     res = learners.fit_task(cfg, device, data, args.out, resume=args.resume, log=log,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, learner=learner)
     seconds = time.perf_counter() - t0
     path = os.path.join(args.out, "trained.cir")
     with open(path, "w") as fh:
@@ -78,6 +79,8 @@ def run_task(args, drn_overrides: dict) -> int:
     h, init = res["epochs"], res["initial"]["test"]
     summary = {"out": args.out, "netlist": path, "epochs": len(h), "rule": cfg["algorithm"]["rule"],
                "backend": device.backend, "train_seconds": round(seconds, 3)}
+    if learner.names != learners.NetlistLearner.names:
+        summary["model"] = "ff-ebm"       # digital layers, then the circuit
     last = h[-1] if h else {f"test_{k}": v for k, v in init.items()}
     if "error" in init:
         summary |= {"test_error": last["test_error"], "initial_test_error": init["error"]}
@@ -88,7 +91,8 @@ def run_task(args, drn_overrides: dict) -> int:
         summary["device"] = res["device"]
         log(describe(res["device"]))
     if cfg["train"]["n_check"] > 0:
-        summary["ngspice"] = learners.ngspice_check(device, data[2], cfg["train"]["n_check"])
+        summary["ngspice"] = learners.ngspice_check(device, learner.circuit_inputs(data[2]),
+                                                    cfg["train"]["n_check"])
     from circuitlearn import results
     results.write_summary(os.path.join(args.out, "summary.json"), summary, cfg)
     print(results.dumps(summary))

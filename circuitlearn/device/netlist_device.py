@@ -10,8 +10,11 @@ resistors:
 * ``connect_targets(beta, t)`` -- each output node through a conductance ``beta``
   (S, may be negative) to a source at ``t`` ``[B, n_probe]``;
 * ``clamp_outputs(v)`` -- the output nodes held at ``v`` ``[B, n_probe]`` by sources;
+* ``inject_node_currents(I)`` -- currents ``[B, n_free]`` (A) into every free node
+  (:attr:`free_nodes`: the nodes no voltage source fixes), as node perturbation needs;
 * ``clear_nudge()`` -- the free circuit again;
 * ``measure()`` -- all node voltages ``[B, n_nodes]`` (what probes would read);
+  ``measure_outputs()`` -- only the outputs ``[B, n_outputs]`` (fewer reads);
 * ``program(delta)`` / ``conductances()`` / ``set_conductances(g)`` -- the trainable
   conductances as one flat vector, clamped to ``[g_min, g_max]`` like real hardware.
 
@@ -22,10 +25,15 @@ Each way of nudging is a *variant* of the user's circuit with a few elements
 added after the user's own (so the user's resistors keep their indices):
 current sources ``inudge.<node>`` for injection, a resistor ``rnudge.<node>``
 to a node driven by ``vnudge.<node>`` for conductance nudging, sources
-``vclamp.<node>`` for clamping.  Each variant is compiled once, on first
+``vclamp.<node>`` for clamping, current sources ``inode.<node>`` at every free
+node for node perturbation.  Each variant is compiled once, on first
 use; programming changes only conductances.  Backends: ``"numba"`` with
 ``diodes="ideal"`` or ``"shockley"``, and ``"ngspice"`` (one session per
 variant, conductances re-programmed with ``alter``).
+
+What the bench did is counted in :attr:`NetlistDevice.costs`
+(:class:`~circuitlearn.device.costs.Costs`): settles, node-voltage reads,
+conductance writes and the energy the circuit's resistors dissipate while settled.
 """
 from __future__ import annotations
 
@@ -36,7 +44,9 @@ import numpy as np
 
 from circuitlearn.errors import BackendError, SolveError
 
-VARIANTS = ("free", "inject", "conduct", "clamp")
+from circuitlearn.device.costs import Costs
+
+VARIANTS = ("free", "inject", "conduct", "clamp", "nodes")
 
 
 def parse_output(spec: str) -> tuple[str, str]:
@@ -77,11 +87,13 @@ class NetlistDevice:
         :data:`~circuitlearn.solve.linalg.dense.DENSE_MAX` free nodes) on the numba backend by
         the dense path of :mod:`circuitlearn.solve.linalg.dense` (microseconds per solve, KCL
         certified per node); ``False``: always the general solver
+    settle_time : seconds the circuit is held in each settled state (the energy counted in
+        :attr:`costs` is the resistors' power times this)
     """
 
     def __init__(self, circuit, inputs, outputs, trainable, g_min=0.0, g_max=np.inf,
                  backend="numba", diodes="ideal", input_scale=1.0, input_offset=0.0,
-                 tol=1e-10, dense=True):
+                 tol=1e-10, dense=True, settle_time=1e-6):
         self.circuit = circuit
         src = {n: i for i, n in enumerate(circuit.source_names)}
         missing = [n for n in inputs if n.lower() not in src]
@@ -126,6 +138,8 @@ class NetlistDevice:
         self._sources = None                        # [B, n_sources] of the user's circuit
         self._mode, self._nudge_beta, self._nudge_values = "free", None, None
         self._status = {}
+        self._free_nodes = None
+        self.costs = Costs(settle_time=float(settle_time))
 
     # ------------------------------------------------------------- sizes
     @property
@@ -167,6 +181,59 @@ class NetlistDevice:
         return tot[self.probe_index]
 
     @property
+    def free_nodes(self) -> np.ndarray:
+        """int64 node indices no voltage source fixes (not ground, not tied to it through
+        voltage sources alone): where node perturbation injects its currents."""
+        if self._free_nodes is None:
+            from circuitlearn.solve.assemble import _source_tree
+            seen, _, _ = _source_tree(self.circuit)
+            self._free_nodes = np.array([i for i in range(1, self.circuit.n_nodes)
+                                         if i not in seen], dtype=np.int64)
+        return self._free_nodes
+
+    def source_currents(self, V) -> np.ndarray:
+        """``[B, n_inputs]``: the current each input voltage source delivers into the circuit
+        at the node voltages ``V`` [B, n_nodes] -- what an ammeter in series with the source
+        reads, signed so that ``value * current`` is the power the source delivers (the
+        derivative of the circuit's power with respect to the source's value).  Summed over
+        the resistors at the node the source holds, which needs each input source to hold a
+        node against ground with only resistors attached to that node (raises
+        ``ValueError`` naming the source otherwise)."""
+        if getattr(self, "_src_edges", None) is None:
+            self._src_edges = self._input_resistors()
+        out = np.zeros((V.shape[0], self.input_index.size))
+        for k, (r, node, other, sign) in enumerate(self._src_edges):
+            out[:, k] = sign * ((V[:, [node]] - V[:, other]) @ self._g[r])
+        return out
+
+    def _input_resistors(self):
+        c = self.circuit
+        nv = len(c.vsource_names)
+        ends = c.resistor_nodes
+        parts = []
+        for k in self.input_index:
+            name = c.source_names[k]
+            if k >= nv:
+                raise ValueError(f"input {name} is a current source; its input gradient is the "
+                                 "voltage at its node, not a current")
+            p, m = (int(i) for i in c.vsource_nodes[k])
+            if m != 0:
+                p, m = m, p
+            if m != 0:
+                raise ValueError(f"input source {name} does not hold a node against ground")
+            others = [int(np.sum(c.vsource_nodes == p)) - 1, int(np.sum(c.isource_nodes == p)),
+                      int(np.sum(c.diode_nodes == p)),
+                      int(np.sum(c.vcvs_nodes[:, :2] == p)) if len(c.vcvs_names) else 0,
+                      int(np.sum(c.vccs_nodes[:, :2] == p)) if len(c.vccs_names) else 0]
+            if any(others):
+                raise ValueError(f"input source {name}: node {c.node_names[p]} has elements "
+                                 "other than resistors, so its current is not read from them")
+            r = np.flatnonzero((ends[:, 0] == p) | (ends[:, 1] == p))
+            other = np.where(ends[r, 0] == p, ends[r, 1], ends[r, 0])
+            parts.append((r, p, other, 1.0 if c.vsource_nodes[k][0] == p else -1.0))
+        return parts
+
+    @property
     def trainable_edges(self) -> np.ndarray:
         """int64[n_trainable, 2]: the node indices of each trainable resistor."""
         return self._edges
@@ -189,6 +256,7 @@ class NetlistDevice:
         d = np.asarray(delta, dtype=np.float64)
         if d.shape != (self.n_trainable,):
             raise ValueError(f"delta must have shape ({self.n_trainable},), got {d.shape}")
+        self.costs.count_writes(np.count_nonzero(d))
         if self.programmer is None:
             self._g[self.trainable] = np.clip(self._g[self.trainable] + d, self.g_min,
                                               self.g_max)
@@ -204,7 +272,9 @@ class NetlistDevice:
         devices (:attr:`programmer`) keep their state, and only the measurements see the
         perturbed values."""
         g0 = self._g[self.trainable].copy()
-        self._g[self.trainable] = np.maximum(g0 + np.asarray(delta, dtype=np.float64), 0.0)
+        d = np.asarray(delta, dtype=np.float64)
+        self.costs.count_writes(2 * np.count_nonzero(d))       # the probe write and the restore
+        self._g[self.trainable] = np.maximum(g0 + d, 0.0)
         self._mark_stale()
         try:
             yield self
@@ -271,6 +341,16 @@ class NetlistDevice:
     def clamp_outputs(self, voltages) -> None:
         self._mode, self._nudge_values = "clamp", self._probe_array(voltages)
 
+    def inject_node_currents(self, currents) -> None:
+        """Currents ``[B, len(free_nodes)]`` (A) into the free nodes (:attr:`free_nodes`)."""
+        a = np.asarray(currents, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != self.free_nodes.size:
+            raise ValueError(f"expected [batch, {self.free_nodes.size}] currents at the free "
+                             f"nodes, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise SolveError("non-finite node currents")
+        self._mode, self._nudge_values = "nodes", a
+
     def clear_nudge(self) -> None:
         self._mode, self._nudge_beta, self._nudge_values = "free", None, None
 
@@ -299,6 +379,10 @@ class NetlistDevice:
                     extra.append(Element(f"vnudge.{n}", "V", (f"nudge.{n}", "0"), 0.0))
                 elif mode == "clamp":
                     extra.append(Element(f"vclamp.{n}", "V", (n, "0"), 0.0))
+            if mode == "nodes":
+                extra = [Element(f"inode.{self.circuit.node_names[i]}", "I",
+                                 ("0", self.circuit.node_names[i]), 0.0)
+                         for i in self.free_nodes]
             net = Netlist(base.title, base.elements + tuple(extra), base.models)
             c = compile_netlist(net, check=(mode != "free"))
             # the variant's nodes in the user's node order (compilation renumbers them)
@@ -324,10 +408,23 @@ class NetlistDevice:
         """Settle and read every node voltage of the user's circuit ``[B, n_nodes]`` (through
         the attached read-out, :meth:`attach_devices`, when there is one)."""
         V = self._settle()
+        self.costs.count_settle(V, self.circuit.resistor_nodes, self._g, V.shape[1] - 1)
         d = self.devices
         if d is not None and d.reader is not None:
             V = d.reader.read(V, d.read_rng)
         return V
+
+    def measure_outputs(self) -> np.ndarray:
+        """Settle and read the outputs only ``[B, n_outputs]`` (the probe nodes' voltages,
+        through the attached read-out): what output-only rules (perturbation) need."""
+        V = self._settle()
+        self.costs.count_settle(V, self.circuit.resistor_nodes, self._g,
+                                len(self.probe_names))
+        d = self.devices
+        Vp = V[:, self.probe_index]
+        if d is not None and d.reader is not None:
+            Vp = d.reader.read(Vp, d.read_rng)
+        return Vp @ self._read
 
     def _settle(self) -> np.ndarray:
         if self._sources is None:
@@ -375,8 +472,13 @@ class NetlistDevice:
             if self._dense_stale:
                 self._dense.set_conductance(self._g)
                 self._dense_stale = False
-            V, ratio = self._dense.solve(self._sources, mode, self._nudge_values,
-                                         self._nudge_beta)
+            values = self._nudge_values
+            if mode == "nodes":           # the dense path takes currents at every node
+                if np.isin(self.free_nodes, self._dense.fixed).any():
+                    raise DenseUnsuitable("a free node is fixed in the dense reduction")
+                values = np.zeros((values.shape[0], self.circuit.n_nodes))
+                values[:, self.free_nodes] = self._nudge_values
+            V, ratio = self._dense.solve(self._sources, mode, values, self._nudge_beta)
         except DenseUnsuitable:
             self._dense = False          # the general solver from now on
             return None
@@ -391,7 +493,7 @@ class NetlistDevice:
         nv = len(self.circuit.vsource_names)
         user = self._sources
         uv, ui = user[:, :nv], user[:, nv:]
-        if mode == "inject":
+        if mode in ("inject", "nodes"):
             return np.concatenate([uv, ui, self._nudge_values], axis=1)
         if mode in ("conduct", "clamp"):
             return np.concatenate([uv, self._nudge_values, ui], axis=1)

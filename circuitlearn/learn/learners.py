@@ -44,6 +44,9 @@ def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
         return rules.weight_perturbation_step(device, x, t, loss,
                                               a["perturbation"] * (c["g_max"] - c["g_min"]),
                                               a["samples"], rng, a["zo_estimator"])
+    if a["rule"] == "node-perturbation":
+        return rules.node_perturbation_step(device, x, t, loss, a["node_perturbation"],
+                                            a["samples"], rng, a["zo_estimator"])
     return rules.ep_step(device, x, t, loss, ep.EPConfig(a["estimator"], a["nudging"], a["beta"]),
                          rng)
 
@@ -51,9 +54,15 @@ def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
 def evaluate_task(device, x, t, loss: rules.TaskLoss, batch_size: int = 256) -> dict:
     """Free-state metrics: mean loss, and ``error`` (classification) or ``mse``
     (regression, mean over samples and outputs of the squared error)."""
+    return evaluate_outputs(lambda xb: device.readout(rules.free_state(device, xb)), x, t, loss,
+                            batch_size)
+
+
+def evaluate_outputs(forward, x, t, loss: rules.TaskLoss, batch_size: int = 256) -> dict:
+    """:func:`evaluate_task`'s metrics of any ``forward(x_batch) -> y`` (read-out)."""
     tot, sq, wrong = 0.0, 0.0, 0
     for idx in loop.batches(len(x), batch_size):
-        y = device.readout(rules.free_state(device, x[idx]))
+        y = forward(x[idx])
         lval, _ = loss(y, t[idx])
         tot += float(np.sum(lval))
         if loss.task == "classification":
@@ -73,6 +82,12 @@ def evaluate_task(device, x, t, loss: rules.TaskLoss, batch_size: int = 256) -> 
 class NetlistLearner:
     """A netlist task's device and rule (``cfg`` from :func:`~circuitlearn.learn.task.load_task`)."""
     names = ("g",)
+    lrs = None
+
+    @staticmethod
+    def circuit_inputs(x):
+        """What the circuit's inputs take for features ``x`` (here: ``x`` itself)."""
+        return x
 
     def __init__(self, device, cfg: dict):
         self.device, self.cfg = device, cfg
@@ -100,7 +115,8 @@ class NetlistLearner:
         self.device.program(deltas[0])
 
     def evaluate(self, x, t) -> dict:
-        return evaluate_task(self.device, x, t, self.loss)
+        with self.device.costs.paused():          # evaluation is not training cost
+            return evaluate_task(self.device, x, t, self.loss)
 
     @property
     def devices(self):
@@ -121,17 +137,44 @@ class NetlistLearner:
         return {} if rep is None else {"device": rep}
 
 
-def fit_task(cfg, device, data, out_dir, resume=False, log=print, progress=False, on_epoch=None):
+def task_learner(cfg, device, n_features: int):
+    """The learner of a task: :class:`NetlistLearner`, or with ``[digital] front >= 1`` an
+    ff-EBM (:class:`~circuitlearn.learn.ffebm.FFEBMLearner`: the digital layers, then the
+    circuit trained by EP with current nudges or by the exact gradient)."""
+    from circuitlearn.learn.task import digital_front
+    n = digital_front(cfg)
+    if not n:
+        return NetlistLearner(device, cfg)
+    from circuitlearn.learn import ffebm
+    d, a = cfg["digital"], cfg["algorithm"]
+    rng = np.random.default_rng([cfg["train"]["seed"], 1])      # the digital weights' init
+    widths = [n_features] + [d["hidden"]] * (n - 1) + [device.input_index.size]
+    blocks = [ffebm.Digital(widths[i], widths[i + 1], d["activation"],
+                            d["scale"] if i == n - 1 else 1.0, rng) for i in range(n)]
+    blocks.append(ffebm.Analog(device, ep.EPConfig(a["estimator"], "current", a["beta"])))
+    learner = ffebm.FFEBMLearner(ffebm.Chain(blocks, task_loss(cfg)),
+                                 "exact" if a["rule"] == "exact" else "ep")
+    learner.lrs = (d["lr"],) * (2 * n) + (cfg["optim"]["lr"],)
+    return learner
+
+
+def fit_task(cfg, device, data, out_dir, resume=False, log=print, progress=False, on_epoch=None,
+             learner=None):
     """Train a netlist task (``cfg``: :func:`~circuitlearn.learn.task.load_task`, ``device``:
     :func:`~circuitlearn.learn.task.build_device`, ``data``:
-    :func:`~circuitlearn.learn.task.load_task_data`) into ``out_dir``."""
+    :func:`~circuitlearn.learn.task.load_task_data`) into ``out_dir``; ``learner``: one made
+    by :func:`task_learner` (made here when None)."""
     o, t, c = cfg["optim"], cfg["train"], cfg["circuit"]
-    sgd = optim.SGDConfig(lrs=(o["lr"],), momentum=o["momentum"], decay=o["decay"])
+    learner = learner or task_learner(cfg, device, data[0].shape[1])
+    sgd = optim.SGDConfig(lrs=learner.lrs or (o["lr"],), momentum=o["momentum"],
+                          decay=o["decay"])
     rng = np.random.default_rng(t["seed"])
     if not resume and c["init"] == "uniform":
         device.set_conductances(rng.uniform(c["g_min"], c["g_max"], device.n_trainable))
     title = f"{cfg.get('task_file', 'task')}: {cfg['algorithm']['rule']} on {device.backend}"
-    return loop.fit(NetlistLearner(device, cfg), data, sgd, rng, epochs=t["epochs"],
+    if learner.names != NetlistLearner.names:
+        title += " (ff-EBM)"
+    return loop.fit(learner, data, sgd, rng, epochs=t["epochs"],
                     batch_size=t["batch_size"], out_dir=out_dir, config=cfg, resume=resume,
                     log=log, progress=progress, on_epoch=on_epoch, title=title)
 

@@ -17,6 +17,16 @@ device.  With ``dV_k`` the voltage across trainable resistor ``k``:
   ``grad ≈ mean over samples of [L(g + δξ) − L(g − δξ)] / (2δ) · ξ`` -- unbiased to
   O(δ²), from output voltages only, at 2 settles per sample (forward: 1 + 1).  ``δ`` is
   ``perturbation`` times the conductance window ``g_max − g_min``.
+* **Node perturbation** (seed 000 §2.2, after Eq. 10): currents ``±δ ξ`` (``ξ ~ N(0, I)``
+  per sample, antithetic pairs or ``forward``) injected into every free node
+  (:attr:`~circuitlearn.device.netlist_device.NetlistDevice.free_nodes`) and the
+  per-sample loss read at the outputs estimate ``μ = dL/dI``, the loss's sensitivity to a
+  current injected at each node.  A change ``dg_k`` of resistor ``k = (a, b)`` acts like
+  currents ``∓dg_k (v_a − v_b)`` at its ends, so ``grad_k = −(μ_a − μ_b)(v_a − v_b)``
+  with the free-state voltages: unbiased to O(δ²), and its variance grows with the number
+  of free nodes, not of resistors.  Pinned nodes (voltage sources; ideal diodes that
+  conduct) have ``μ = 0``, which the measurement finds by itself.  ``δ`` (A) is
+  ``node_perturbation``; per step ``1 + 2·samples`` settles (forward: ``1 + samples``).
 * **Coupled learning** (Stern et al. 2021): the outputs are clamped at
   ``v_C = (1−η) v_F + η t``; ``grad_k = [½ dV_k(C)² − ½ dV_k(F)²] / η``
   (the update ``Δg = −lr grad`` is their ``Δg ∝ −[(ΔV_C)² − (ΔV_F)²]/η``);
@@ -37,7 +47,7 @@ from circuitlearn.learn.ep import EPConfig
 from circuitlearn.learn.losses import cross_entropy, one_hot
 
 TASKS = ("regression", "classification")
-RULES = ("ep", "coupled", "exact", "weight-perturbation")
+RULES = ("ep", "coupled", "exact", "weight-perturbation", "node-perturbation")
 ZO_ESTIMATORS = ("antithetic", "forward")
 #: -beta conductance nudging must leave at least this fraction of an output's own
 #: conductance (closer to 0 the nudged state is ill-conditioned and gradients explode).
@@ -175,9 +185,21 @@ def coupled_step(device, x, targets, loss: TaskLoss, eta: float) -> StepResult:
     return StepResult(grad, V, y, lval)
 
 
+def sample_losses(device, targets, loss: TaskLoss) -> np.ndarray:
+    """Each sample's loss ``[B]`` from the outputs measured now (inputs already applied)."""
+    return loss(device.measure_outputs(), targets)[0]
+
+
 def batch_loss(device, targets, loss: TaskLoss) -> float:
     """The batch-mean loss of the outputs measured now (inputs already applied)."""
-    return float(np.mean(loss(device.readout(device.measure()), targets)[0]))
+    return float(np.mean(sample_losses(device, targets, loss)))
+
+
+def _check_zo(estimator, delta, samples):
+    if estimator not in ZO_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ZO_ESTIMATORS}, got {estimator!r}")
+    if not (delta > 0 and samples >= 1):
+        raise ValueError(f"need delta > 0 and samples >= 1, got {delta!r}, {samples!r}")
 
 
 def weight_perturbation_step(device, x, targets, loss: TaskLoss, delta: float, samples: int,
@@ -185,10 +207,7 @@ def weight_perturbation_step(device, x, targets, loss: TaskLoss, delta: float, s
                              ) -> StepResult:
     """Weight perturbation (see the module docstring): ``samples`` random directions,
     each measured at ``g ± delta ξ`` (``antithetic``) or ``g + delta ξ`` (``forward``)."""
-    if estimator not in ZO_ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ZO_ESTIMATORS}, got {estimator!r}")
-    if not (delta > 0 and samples >= 1):
-        raise ValueError(f"need delta > 0 and samples >= 1, got {delta!r}, {samples!r}")
+    _check_zo(estimator, delta, samples)
     V = free_state(device, x)
     y = device.readout(V)
     lval, _ = loss(y, targets)
@@ -205,6 +224,44 @@ def weight_perturbation_step(device, x, targets, loss: TaskLoss, delta: float, s
         else:
             grad += (lp - l0) / delta * xi
     return StepResult(grad / samples, V, y, lval)
+
+
+def node_perturbation_step(device, x, targets, loss: TaskLoss, delta: float, samples: int,
+                           rng: np.random.Generator, estimator: str = "antithetic"
+                           ) -> StepResult:
+    """Node perturbation (see the module docstring): ``samples`` random current patterns
+    ``±delta ξ`` (A) at the free nodes, each sample of the batch its own ``ξ``."""
+    _check_zo(estimator, delta, samples)
+    V = free_state(device, x)
+    y = device.readout(V)
+    lval, _ = loss(y, targets)
+    nodes = device.free_nodes
+    B = V.shape[0]
+    mu = np.zeros((B, nodes.size))
+    for _ in range(samples):
+        xi = rng.standard_normal((B, nodes.size))
+        device.inject_node_currents(delta * xi)
+        lp = sample_losses(device, targets, loss)
+        if estimator == "antithetic":
+            device.inject_node_currents(-delta * xi)
+            lm = sample_losses(device, targets, loss)
+            mu += ((lp - lm) / (2.0 * delta))[:, None] * xi
+        else:
+            mu += ((lp - lval) / delta)[:, None] * xi
+    device.clear_nudge()
+    return StepResult(adjoint_gradient(device, V, mu / samples), V, y, lval)
+
+
+def adjoint_gradient(device, V, mu) -> np.ndarray:
+    """``dL/dg`` (batch mean) from the free voltages ``V`` [B, n_nodes] and the loss's
+    sensitivity ``mu`` [B, n_free] to currents injected at the free nodes:
+    ``−(μ_a − μ_b)(v_a − v_b)`` per trainable resistor ``(a, b)``."""
+    full = np.zeros_like(V)
+    full[:, device.free_nodes] = mu
+    e = device.trainable_edges
+    dmu = full[:, e[:, 0]] - full[:, e[:, 1]]
+    dv = V[:, e[:, 0]] - V[:, e[:, 1]]
+    return -np.mean(dmu * dv, axis=0)
 
 
 def exact_step(device, x, targets, loss: TaskLoss) -> StepResult:

@@ -21,14 +21,16 @@
     kind = "regression"             # or "classification"
     test_fraction = 0.2
     [algorithm]
-    rule = "ep"                     # or "coupled", "weight-perturbation", or "exact"
+    rule = "ep"                     # or "coupled", "weight-perturbation", "node-perturbation",
+                                    # or "exact"
                                     # (implicit differentiation, the yardstick)
     estimator = "centered"          # one-sided | negative | centered | random-sign  (EP)
     nudging = "current"             # or "conductance"  (EP)
     beta = 1e-3                     # EP nudging: A/V per unit of dC/dv (current) or S (conductance)
     eta = 0.1                       # coupled learning's clamping fraction
     perturbation = 1e-3             # weight perturbation: delta, a fraction of g_max - g_min
-    samples = 8                     # ... random directions per step
+    node_perturbation = 1e-6        # node perturbation: delta, the current (A) at each free node
+    samples = 8                     # ... random directions per step (both perturbation rules)
     zo_estimator = "antithetic"     # ... or "forward" (L(g + delta xi) - L(g))
     loss = "mse"                    # or "xent" (classification)
     target_scale = 1.0              # V of the "on" class (one-hot MSE targets)
@@ -42,6 +44,14 @@
     batch_size = 16
     seed = 0
     n_check = 5                     # test predictions re-solved by ngspice on the trained deck
+    [digital]                       # optional: an ff-EBM (circuitlearn.learn.ffebm), digital
+    front = 0                       #   layers before the circuit: 0 none; n >= 1 affine layers
+    hidden = 64                     #   (features -> hidden -> ... -> the circuit's inputs)
+    activation = "tanh"             #   tanh | relu | identity, of every digital layer
+    scale = 1.0                     #   the last layer's output range, in units of the inputs' x
+    lr = 0.05                       #   SGD learning rate of the digital weights and biases
+                                    #   (the circuit is trained by EP with current nudges, or
+                                    #   rule = "exact"; features need not match the inputs)
     [device]                        # optional: the trainable elements are pulsed devices
     preset = "reram-sb"             # a published fit (circuitlearn.device.physics.PRESETS), or
     model = "soft-bounds"           # a step-response family and its aihwkit-named parameters:
@@ -80,9 +90,11 @@ DEFAULTS = {
              "test_fraction": 0.2},
     "algorithm": {"rule": "ep", "estimator": "centered", "nudging": "current", "beta": 1e-3,
                   "eta": 0.1, "loss": "mse", "target_scale": 1.0, "scale": 1.0,
-                  "perturbation": 1e-3, "samples": 8, "zo_estimator": "antithetic"},
+                  "perturbation": 1e-3, "node_perturbation": 1e-6, "samples": 8,
+                  "zo_estimator": "antithetic"},
     "optim": {"lr": 1e-4, "momentum": 0.0, "decay": 1.0},
     "train": {"epochs": 20, "batch_size": 16, "seed": 0, "n_check": 5},
+    "digital": {"front": 0, "hidden": 64, "activation": "tanh", "scale": 1.0, "lr": 0.05},
 }
 
 CHOICES = {
@@ -90,11 +102,13 @@ CHOICES = {
     ("circuit", "backend"): ("numba", "ngspice"),
     ("circuit", "init"): ("netlist", "uniform"),
     ("data", "kind"): ("regression", "classification"),
-    ("algorithm", "rule"): ("ep", "coupled", "exact", "weight-perturbation"),
+    ("algorithm", "rule"): ("ep", "coupled", "exact", "weight-perturbation",
+                            "node-perturbation"),
     ("algorithm", "zo_estimator"): ("antithetic", "forward"),
     ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random", "random-sign"),
     ("algorithm", "nudging"): ("current", "conductance"),
     ("algorithm", "loss"): ("mse", "xent"),
+    ("digital", "activation"): ("tanh", "relu", "identity"),
 }
 
 #: (section, key) -> (lowest value, strict)
@@ -104,9 +118,12 @@ LOWER = {
     ("algorithm", "eta"): (0.0, True), ("algorithm", "target_scale"): (0.0, True),
     ("algorithm", "scale"): (0.0, True), ("optim", "lr"): (0.0, False),
     ("algorithm", "perturbation"): (0.0, True), ("algorithm", "samples"): (1, False),
+    ("algorithm", "node_perturbation"): (0.0, True),
     ("optim", "momentum"): (0.0, False), ("optim", "decay"): (0.0, True),
     ("train", "epochs"): (0, False), ("train", "batch_size"): (1, False),
     ("train", "seed"): (0, False), ("train", "n_check"): (0, False),
+    ("digital", "front"): (0, False), ("digital", "hidden"): (1, False),
+    ("digital", "scale"): (0.0, True), ("digital", "lr"): (0.0, False),
 }
 UPPER = {("data", "test_fraction"): (1.0, True), ("algorithm", "eta"): (1.0, False),
          ("optim", "momentum"): (1.0, True), ("optim", "decay"): (1.0, False)}
@@ -220,6 +237,11 @@ def load_task(path: str, overrides: dict | None = None, device: dict | None = No
     return cfg
 
 
+def digital_front(cfg) -> int:
+    """The number of digital layers before the circuit (0: a plain circuit task)."""
+    return int(cfg.get("digital", {}).get("front", 0))
+
+
 def _consistency(cfg, where):
     c, a, d = cfg["circuit"], cfg["algorithm"], cfg["data"]
     if c["g_max"] < c["g_min"]:
@@ -231,6 +253,15 @@ def _consistency(cfg, where):
         if isinstance(v, list) and len(v) not in (1, len(c["inputs"])):
             raise ConfigError(f"give one number or one per input ({len(c['inputs'])}), "
                               f"got {len(v)}", where, f"circuit.{key}")
+    if digital_front(cfg):
+        if a["rule"] not in ("ep", "exact"):
+            raise ConfigError("an ff-EBM (digital.front >= 1) trains its circuit by EP or by the "
+                              "exact gradient: use rule = 'ep' or 'exact'", where,
+                              "algorithm.rule")
+        if a["rule"] == "ep" and a["nudging"] != "current":
+            raise ConfigError("an ff-EBM nudges its circuit with the error of the layers after "
+                              "it, a current: use nudging = 'current'", where,
+                              "algorithm.nudging")
     if a["loss"] == "xent" and d["kind"] != "classification":
         raise ConfigError("the 'xent' loss needs data.kind = 'classification'", where,
                           "algorithm.loss")
@@ -368,7 +399,7 @@ def load_task_data(cfg: dict):
     else:
         t = t.reshape(len(t), -1).astype(np.float64)
     n_feat = len(cfg["circuit"]["inputs"])
-    if x.shape[1] != n_feat:
+    if x.shape[1] != n_feat and not digital_front(cfg):
         raise ConfigError(f"{x.shape[1]} feature columns for {n_feat} circuit inputs", where,
                           "data.features")
     n_out = len(cfg["circuit"]["outputs"])

@@ -16,7 +16,9 @@ acting on ``probes``, free nodes of the circuit):
 
 * ``"free"``; ``"inject"``: currents ``values[B, p]`` into the probes;
 * ``"conduct"``: each probe tied through ``beta`` (S) to a source at ``values``;
-* ``"clamp"``: the probes held at ``values`` (they leave the free set).
+* ``"clamp"``: the probes held at ``values`` (they leave the free set);
+* ``"nodes"``: currents ``values[B, n_nodes]`` into every node (node perturbation; zero
+  at the nodes voltage sources fix).
 
 Every solve is certified node by node with the thresholds of
 :mod:`circuitlearn.solve.certificate`: a node's KCL residual is judged against the
@@ -157,6 +159,9 @@ class DenseLinear:
             elif mode == "inject":
                 L = self._factor("free", self._K)
                 rhs[:, self.pc] += values
+            elif mode == "nodes":
+                L = self._factor("free", self._K)
+                rhs += values[:, self.free]
             elif mode == "conduct":
                 A = self._K.copy()
                 A[self.pc, self.pc] += beta
@@ -175,6 +180,9 @@ class DenseLinear:
         elif mode == "conduct":
             parts.append(beta * (values - V[:, self.probes]))
             nodes.append(self.probes)
+        elif mode == "nodes":
+            parts.append(values[:, self.free])
+            nodes.append(self.free)
         inj = np.concatenate(parts, axis=1) if len(parts) > 1 else sign_inj
         ratio = kcl_ratio(np.ascontiguousarray(V.T), self.ra, self.rb, self._g,
                           np.ascontiguousarray(inj.T), np.concatenate(nodes).astype(np.int64), check, NODE_RTOL, NODE_FLOOR)
