@@ -38,6 +38,7 @@ API = {
     "check_topology": "circuitlearn.compile", "crossbar_netlist": "circuitlearn.compile",
     "drn_netlist": "circuitlearn.compile", "drn_arrays": "circuitlearn.compile",
     "random_resistor_diode_graph": "circuitlearn.compile",
+    "lattice_resistor_diode_graph": "circuitlearn.compile",
     # solve
     "solve": "circuitlearn.solve", "SolveResult": "circuitlearn.solve",
     # learn

