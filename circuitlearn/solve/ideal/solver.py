@@ -167,7 +167,11 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
         first = cd_iter if omega is not None else min(cd_iter, AUTO_SOR_AFTER)
         w = 1.0 if omega is None else float(omega)
         sweeps = kernels.projected_cd(v, *args, first, tol, nit, energy, w)
-        if omega is None and sweeps == first and cd_iter > first and np.any(nit < 0):
+        # a large circuit still moving goes to the active set now: with reduced PCG solves
+        # it costs a few linear solves, where SOR would take hundreds of sweeps to finish
+        large = method == "auto" and nf > DIRECT_MAX and d > 0
+        if omega is None and sweeps == first and cd_iter > first and np.any(nit < 0) and \
+                not large:
             nit2 = np.zeros(B, np.int64)
             e2 = np.zeros((cd_iter - first + 1 if record_energy else 0, B))
             more = kernels.projected_cd(v, *args, cd_iter - first, tol, nit2, e2, AUTO_SOR_OMEGA)
@@ -212,10 +216,13 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     else:
         todo = np.flatnonzero(~ok & (status == 0))
         fallback = todo.size > 0
+        inner = set()
         for b in todo:
             active = vd[b] >= ex.vth - act_tol if method == "auto" else np.zeros(d, bool)
-            x, lb, st, it, msg = active_set(red.system, bT[:, b], fixed_part[:, b], ex.vth,
-                                            active, as_iter, ex.gscale, tol, v[:, b], lam[b])
+            x, lb, st, it, msg, how = active_set(red.system, bT[:, b], fixed_part[:, b], ex.vth,
+                                                 active, as_iter, ex.gscale, tol, v[:, b],
+                                                 lam[b])
+            inner.add(how)
             nit[b] += it
             if st == 2 and not np.all(np.isfinite(x)):
                 x = v[:, b]
@@ -242,6 +249,9 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     isrc = red.tree.currents(np.asarray(demand).reshape(nx, B))
     method_name = {"auto": "cd+active-set" if fallback else "cd", "cd": "cd",
                    "active-set": "active-set"}[method]
+    if method != "cd" and fallback and inner - {"lu"}:
+        # the active set's linear solves when they were not one LU each (large circuits)
+        method_name += "(" + "+".join(sorted(inner - {"lu"})) + ")"
     if direct:
         method_name = direct
     out = make_result(circuit, vext, isrc, fold_breakdown(ex, lam), status, nit, kcl, viol,
@@ -339,8 +349,8 @@ def _solve_mna(circuit, ex, S, tol, maxiter, x0):
             active = vd0 >= ex.vth - 1e-9
         else:
             active = np.zeros(d, bool)
-        x, lb, st, it, msg = active_set(sysm, rhs_all[:, b], c0, ex.vth, active, as_iter,
-                                        ex.gscale, tol)
+        x, lb, st, it, msg, _ = active_set(sysm, rhs_all[:, b], c0, ex.vth, active, as_iter,
+                                           ex.gscale, tol)
         vmax = float(np.max(np.abs(x[:nn]), initial=0.0))
         ktol, vtol = thresholds(tol, ex.gscale, vmax)
         kcl[b], viol[b] = system_certificate(sysm, rhs_all[:, b], x, lb, c0, ex.vth, ex.dscale)
