@@ -41,7 +41,7 @@ LINEAR_RTOL = 1e-12
 GOAL_RATIO = 5.0
 #: scipy's sparse LU is not run on random graphs above this many nodes: it fills in (10^4
 #: nodes took 28 s here, against 0.04 s for Jacobi-CG) and would only measure the fill
-LU_MAX_RANDOM = 20000
+LU_MAX_RANDOM = 5000
 
 
 def build(topology: str, n: int, seed: int = 1):

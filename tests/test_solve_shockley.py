@@ -238,3 +238,20 @@ def test_absurd_warm_start_does_not_overflow(monkeypatch, force_sparse):
     res = solve(c, diodes="shockley", x0=x0)
     assert res.success, res.message
     assert np.max(np.abs(res.voltages - ref.voltages)) <= 1e-9
+
+
+@pytest.mark.parametrize("topology", ["random", "lattice"])
+def test_inexact_newton_cg_equals_the_factorised_newton(topology, monkeypatch):
+    """Above DIRECT_MAX Newton's systems are solved by Jacobi-CG, loosely while the steps are
+    large (inexact Newton); the operating point equals Newton with SuperLU to 1e-8 V."""
+    from circuitlearn.compile.builders import (lattice_resistor_diode_graph,
+                                               random_resistor_diode_graph)
+    import circuitlearn.solve.shockley.solver as sh
+    net = random_resistor_diode_graph(4000, seed=4) if topology == "random" else \
+        lattice_resistor_diode_graph(64, 64, seed=4)
+    fast = solve(compile_netlist(net), diodes="shockley")
+    assert fast.success
+    monkeypatch.setattr(sh, "DIRECT_MAX", 10 ** 7)
+    lu = solve(compile_netlist(net), diodes="shockley")
+    assert lu.success
+    np.testing.assert_allclose(fast.voltages, lu.voltages, atol=1e-8, rtol=0)

@@ -73,18 +73,26 @@ def junction_np(vd, jp):
     return I.reshape(vd.shape), G.reshape(vd.shape)
 
 
+#: Newton steps larger than this many tolerances take loose CG solves (inexact Newton: one CG
+#: solve to 1e-6 of the warm-started residual); the last, small ones tight
+INEXACT_UNTIL = 1e3
+
+
 def newton_sparse(system, rhs, c0, jp, x, maxiter, tol):
     """Junction-limited Newton for one sample with SuperLU; returns (x, i_d, status, nit, msg)."""
     M, C = system.M, system.C
     vl = C @ x + c0
     vd = np.empty_like(vl)
+    dmax = np.inf
     for it in range(maxiter):
         lim = kernels_junction.limit_junctions(C @ x + c0, vl, it == 0, jp, vd)
         vl = vd.copy()
         i, g = junction_np(vd, jp)
         ieq = i + g * (c0 - vd)
         J = (M + C.T @ sp.diags(g) @ C).tocsc()
-        xn, err = _linear_solve(J, rhs - C.T @ ieq, x, system.symmetric)
+        # inexact Newton: while the steps are large a loose CG solve steers as well
+        xn, err = _linear_solve(J, rhs - C.T @ ieq, x, system.symmetric,
+                                loose=dmax > INEXACT_UNTIL * tol)
         if xn is None:
             return x, junction_np(C @ x + c0, jp)[0], 2, it + 1, err
         if not np.all(np.isfinite(xn)):
@@ -96,9 +104,10 @@ def newton_sparse(system, rhs, c0, jp, x, maxiter, tol):
     return x, junction_np(C @ x + c0, jp)[0], 1, maxiter, STATUS_MESSAGES[1]
 
 
-def _linear_solve(J, r, x0, symmetric):
+def _linear_solve(J, r, x0, symmetric, loose=False):
     """SuperLU up to DIRECT_MAX unknowns (or when J is not symmetric); else Jacobi-preconditioned
-    CG (the reduced Jacobian ``L_ff + C^T diag(g) C`` is SPD) with iterative refinement."""
+    CG (the reduced Jacobian ``L_ff + C^T diag(g) C`` is SPD) with iterative refinement, or
+    (``loose``) one CG solve to 1e-6 of the residual."""
     n = J.shape[0]
     if n <= DIRECT_MAX or not symmetric:
         try:
@@ -112,7 +121,7 @@ def _linear_solve(J, r, x0, symmetric):
     minv = 1.0 / d
     ip, ix = J.indptr.astype(np.int64), J.indices.astype(np.int64)
     x = np.array(x0, dtype=np.float64)
-    for rtol in (1e-13, 1e-6, 1e-6):     # a solve, then two cheap refinement steps
+    for rtol in (1e-6,) if loose else (1e-13, 1e-6, 1e-6):   # a solve, then two refinements
         dx = np.zeros_like(x)
         info = pcg(ip, ix, J.data, minv, r - J @ x, dx, rtol, 50000)
         if info < 0 or not np.all(np.isfinite(dx)):
