@@ -139,6 +139,7 @@ class NetlistDevice:
         self._mode, self._nudge_beta, self._nudge_values = "free", None, None
         self._status = {}
         self._free_nodes = None
+        self._src_edges = None          # per input source: its resistors (source_currents)
         self.costs = Costs(settle_time=float(settle_time))
 
     # ------------------------------------------------------------- sizes
@@ -172,13 +173,21 @@ class NetlistDevice:
         """Chain rule: ``dC/dy`` ``[B, n_outputs]`` -> ``dC/dv`` at the probe nodes."""
         return np.asarray(gy, dtype=np.float64) @ self._read.T
 
-    def probe_conductance(self) -> np.ndarray:
-        """Total resistor conductance at each probe node (S), for nudging stability."""
+    def node_conductance(self) -> np.ndarray:
+        """Total programmed resistor conductance at every node (S) ``[n_nodes]``."""
         ends = self.circuit.resistor_nodes
         tot = np.zeros(self.circuit.n_nodes)
         np.add.at(tot, ends[:, 0], self._g)
         np.add.at(tot, ends[:, 1], self._g)
-        return tot[self.probe_index]
+        return tot
+
+    def resistor_conductance(self) -> np.ndarray:
+        """Every resistor's programmed conductance (S), the circuit's resistor order (a copy)."""
+        return self._g.copy()
+
+    def probe_conductance(self) -> np.ndarray:
+        """Total resistor conductance at each probe node (S), for nudging stability."""
+        return self.node_conductance()[self.probe_index]
 
     @property
     def free_nodes(self) -> np.ndarray:
@@ -199,7 +208,7 @@ class NetlistDevice:
         the resistors at the node the source holds, which needs each input source to hold a
         node against ground with only resistors attached to that node (raises
         ``ValueError`` naming the source otherwise)."""
-        if getattr(self, "_src_edges", None) is None:
+        if self._src_edges is None:
             self._src_edges = self._input_resistors()
         out = np.zeros((V.shape[0], self.input_index.size))
         for k, (r, node, other, sign) in enumerate(self._src_edges):

@@ -104,8 +104,9 @@ class Analog:
     kind = "analog"
 
     def __init__(self, device, ep: EPConfig | None = None):
+        ep = ep or EPConfig()
         self.device = device
-        self.ep = EPConfig((ep or EPConfig()).estimator, "current", (ep or EPConfig()).beta)
+        self.ep = EPConfig(ep.estimator, "current", ep.beta)
         self.n_in, self.n_out = device.input_index.size, device.n_outputs
         device.source_currents(np.zeros((1, device.circuit.n_nodes)))   # refuse unreadable inputs
         self._x = self._V = None

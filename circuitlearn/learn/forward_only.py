@@ -52,16 +52,6 @@ from circuitlearn.learn.rules import StepResult, TaskLoss, adjoint_gradient, che
 PINNED_RTOL = 1e-6
 
 
-def node_conductance(device) -> np.ndarray:
-    """``G_nn``: the programmed resistor conductance summed at every node ``[n_nodes]``."""
-    ends = device.circuit.resistor_nodes
-    g = device.trained_circuit().conductance
-    tot = np.zeros(device.circuit.n_nodes)
-    np.add.at(tot, ends[:, 0], g)
-    np.add.at(tot, ends[:, 1], g)
-    return tot
-
-
 def hidden_nodes(device) -> np.ndarray:
     """Free nodes that are not outputs (int64 node indices)."""
     return np.setdiff1d(device.free_nodes, device.probe_index)
@@ -94,7 +84,7 @@ def pepita_step(device, x, targets, loss: TaskLoss, F: np.ndarray) -> StepResult
     lval, gy = loss(y, targets)
     device.set_inputs(np.asarray(x) - gy @ F.T)
     Vm = device.measure()
-    G = node_conductance(device)
+    G = device.node_conductance()
     free = device.free_nodes
     mu_full = np.zeros_like(V)
     mu_full[:, free] = (V[:, free] - Vm[:, free]) / G[free]
@@ -124,8 +114,8 @@ def goodness_gradient(device, V) -> np.ndarray:
     is_h = np.zeros(device.circuit.n_nodes, bool)
     is_h[h] = True
     ends = device.circuit.resistor_nodes
-    g = device.trained_circuit().conductance
-    G = node_conductance(device)
+    g = device.resistor_conductance()
+    G = device.node_conductance()
     # a node's resistor currents balance unless a diode (or another element) takes current
     I = (V[:, ends[:, 0]] - V[:, ends[:, 1]]) * g
     net = np.zeros_like(V)

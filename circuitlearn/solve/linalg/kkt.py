@@ -93,7 +93,6 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
     if k and (nnz.max() > 2 or nnz.min() < 1 or not np.all(np.abs(C.data) == 1.0)):
         return None
     h = rh[n:]
-    rows = np.repeat(np.arange(k), nnz)
     two = nnz == 2
     # both ends free: x_a - x_c = h (C row +1 at a, -1 at c)
     r2 = np.flatnonzero(two)
@@ -102,13 +101,12 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
     sa = C.data[st]
     a = np.where(sa > 0, ia, ib)          # anode position
     c = np.where(sa > 0, ib, ia)
-    G = sp.coo_matrix((np.ones(r2.size), (a, c)), shape=(n, n)).tocsr()
-    n_groups, label = csg.connected_components(G, directed=False)
+    und = sp.coo_matrix((np.ones(2 * r2.size), (np.concatenate([a, c]), np.concatenate([c, a]))),
+                        shape=(n, n)).tocsr()
+    n_groups, label = csg.connected_components(und, directed=False)
     # offsets within each group along a BFS forest from a virtual root joined to every group
     first = np.full(n_groups, -1, np.int64)
     first[label[::-1]] = np.arange(n)[::-1]
-    und = sp.coo_matrix((np.concatenate([np.arange(r2.size) + 1.0, -(np.arange(r2.size) + 1.0)]),
-                         (np.concatenate([a, c]), np.concatenate([c, a]))), shape=(n, n)).tocsr()
     root_edges = sp.coo_matrix((np.ones(n_groups), (np.full(n_groups, n), first)),
                                shape=(n + 1, n + 1))
     ext = sp.bmat([[und, None], [None, sp.csr_matrix((1, 1))]]).tocsr() + root_edges + \
@@ -129,8 +127,9 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
         hit = srt[np.searchsorted(key[srt], p_t * n + v_t)]
         step[v_t] = sgn[hit] * hh[hit]
     off = np.zeros(n + 1)
-    for v in order[1:]:             # parents come first in BFS order
-        off[v] = off[pred[v]] + step[v] if pred[v] != n else 0.0
+    inner = order[order < n]
+    for v in inner[tree[inner]]:    # merged nodes only; parents come first in BFS order
+        off[v] = off[pred[v]] + step[v]
     off = off[:n]
     # every both-free constraint must hold with these offsets (cycles, parallel diodes)
     vtol = 1e-3 * tol
