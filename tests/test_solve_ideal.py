@@ -400,27 +400,34 @@ def test_a_node_cut_off_near_zero_volts_is_judged_at_the_circuits_voltage_scale(
         assert res.kcl_residual.max() < 1e-15
 
 
-def test_large_linear_circuits_take_pcg_on_random_graphs_and_lu_on_crossbars():
-    """Above DIRECT_MAX free nodes a diode-free circuit is solved by Jacobi-PCG when that
-    converges quickly (a random graph), else by one sparse LU (a crossbar with long
-    wires); both equal the active-set solve and pass the node certificate."""
+def test_large_linear_circuits_take_forest_pcg_and_lu_when_it_does_not_converge(monkeypatch):
+    """Above DIRECT_MAX free nodes a diode-free circuit is solved by forest-preconditioned CG
+    (a random graph, and a crossbar with long wires, whose wires are the forest), else by
+    one sparse LU; all equal the active-set solve and pass the node certificate."""
+    import circuitlearn.solve.ideal.solver as ideal
     from circuitlearn.compile import crossbar_array_netlist
     from circuitlearn.solve.linalg.kkt import DIRECT_MAX
     rng = np.random.default_rng(4)
     c = compile_netlist(random_resistor_diode_graph(2 * DIRECT_MAX, n_diodes=0, seed=4))
     S = np.tile(c.default_sources(), (3, 1)) * rng.uniform(0.5, 1.5, (3, c.n_sources))
     r = solve(c, S, diodes="ideal")
-    assert r.success and r.method == "pcg"
+    assert r.success and r.method == "forest-pcg", r.method
     ref = solve(c, S, diodes="ideal", method="active-set")
     np.testing.assert_allclose(r.voltages, ref.voltages, atol=1e-9)
     g = rng.uniform(1e-6, 1e-4, (128, 128))
     x = crossbar_array_netlist(g, r_wire=2.0, inputs=rng.uniform(-0.3, 0.3, 128))
     c = compile_netlist(x)
     r = solve(c, None, diodes="ideal")
-    assert r.success and r.method == "direct"
-    assert solve(c, None, diodes="ideal").method == "direct"     # the choice is kept
+    assert r.success and r.method == "forest-pcg", r.method
+    assert int(np.max(r.nit)) <= 30          # Jacobi-PCG needed over 1,000 iterations here
     ref = solve(c, None, diodes="ideal", method="active-set")
     np.testing.assert_allclose(r.voltages, ref.voltages, atol=1e-9)
+    monkeypatch.setattr(ideal, "LINEAR_PCG_MAXITER", 3)     # CG "does not converge": LU
+    c = compile_netlist(x)
+    lu = solve(c, None, diodes="ideal")
+    assert lu.success and lu.method == "direct"
+    assert solve(c, None, diodes="ideal").method == "direct"     # the choice is kept
+    np.testing.assert_allclose(lu.voltages, ref.voltages, atol=1e-9)
 
 
 @pytest.mark.parametrize("topology", ["random", "lattice"])
@@ -435,7 +442,7 @@ def test_reduced_active_set_equals_the_direct_kkt_solve(topology, monkeypatch):
         lattice_resistor_diode_graph(64, 64, seed=3)
     c = compile_netlist(net)
     fast = solve(c, diodes="ideal")
-    assert fast.success and fast.method == "cd+active-set(reduced-pcg)", fast.method
+    assert fast.success and fast.method == "cd+active-set(reduced-forest-pcg)", fast.method
     monkeypatch.setattr(kkt, "DIRECT_MAX", 10 ** 7)
     direct = solve(compile_netlist(net), diodes="ideal")
     assert direct.success and direct.method == "cd+active-set"
@@ -443,7 +450,7 @@ def test_reduced_active_set_equals_the_direct_kkt_solve(topology, monkeypatch):
     # (diode currents are certified by KCL in both; where conducting diodes form a loop the
     # split of current around it is not determined, and the two solvers may split it apart)
     monkeypatch.setattr(kkt, "DIRECT_MAX", 3000)
-    monkeypatch.setattr(kkt, "solve_reduced", lambda *a, **k: None)
+    monkeypatch.setattr(kkt, "solve_reduced", lambda *a, **k: (None, None))
     slow = solve(compile_netlist(net), diodes="ideal")
     assert slow.success and slow.method == "cd+active-set(minres)"
     np.testing.assert_allclose(fast.voltages, slow.voltages, atol=1e-8, rtol=0)
@@ -458,9 +465,9 @@ def test_reduced_kkt_refuses_inconsistent_pins():
     M = sp.csr_matrix(np.array([[2.0, -1, 0], [-1, 2, -1], [0, -1, 2]]))
     CA = sp.csr_matrix(np.array([[1.0, 0, 0], [1.0, 0, 0]]))
     rh = np.array([0.0, 0, 0, 0.5, 0.7])
-    assert solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10) is None
+    assert solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10) == (None, None)
     CA = sp.csr_matrix(np.array([[1.0, -1.0, 0], [0, 1.0, 0]]))      # merge 0-1, pin 1
     rh = np.array([0.0, 0, 1.0, 0.2, 0.3])
-    sol = solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10)
+    sol, how = solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10)
     K = sp.bmat([[M, CA.T], [CA, None]]).toarray()
     np.testing.assert_allclose(sol, np.linalg.solve(K, rh), atol=1e-12)

@@ -70,11 +70,11 @@ from circuitlearn.solve.certificate import (NODE_MESSAGE, certify, mna_free, nod
                                            thresholds)
 from circuitlearn.solve.ideal import kernels
 from circuitlearn.solve.ideal.active_set import active_set, system_certificate
-from circuitlearn.solve.linalg.kernels_krylov import pcg
+from circuitlearn.solve.linalg.spd import ForestCG
 from circuitlearn.solve.linalg.kkt import DIRECT_MAX
 from circuitlearn.solve.result import CERTIFICATE, MAXITER, SolveResult, failed_result, make_result
 
-#: a linear circuit above DIRECT_MAX free nodes tries Jacobi-PCG this far (see _linear_solve)
+#: a linear circuit above DIRECT_MAX free nodes tries forest-PCG this far (see _linear_solve)
 LINEAR_PCG_MAXITER = 400
 #: ... to this relative residual (what the node certificate then judges)
 LINEAR_PCG_RTOL = 1e-15
@@ -263,32 +263,31 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
 
 def _linear_solve(red, bT, v, nit, cache):
     """``L_ff v = b`` for every sample (``v``, ``nit`` filled in); the method used
-    (``"direct"``: sparse LU, ``"pcg"``: Jacobi-PCG), or None if neither worked.
+    (``"direct"``: sparse LU, ``"forest-pcg"``: CG preconditioned by the maximum spanning
+    forest, :mod:`~circuitlearn.solve.linalg.spd`), or None if neither worked.
 
     Up to :data:`DIRECT_MAX` free nodes: one LU factorisation for the batch.  Above, a
-    Jacobi-PCG per sample first (a random, expander-like graph converges in ~150
-    iterations, where LU fills in 90x), and when it does not converge within
-    :data:`LINEAR_PCG_MAXITER` iterations (a grid-like crossbar, whose long wires make
-    PCG take thousands) one LU of the batch (its fill there is ~15x); the choice is kept
-    with the circuit."""
+    forest-PCG per sample first (tens of iterations on random graphs and on crossbars,
+    whose wires are the forest; LU fills in 15-90x there), and when it does not converge
+    within :data:`LINEAR_PCG_MAXITER` iterations one LU of the batch; the choice and the
+    preconditioner are kept with the circuit."""
     nf, B = bT.shape
     if nf > DIRECT_MAX and cache.get("linear") != "lu":
-        A = red.Lff.tocsr()
-        ip, ix = A.indptr.astype(np.int64), A.indices.astype(np.int64)
-        minv = 1.0 / A.diagonal()
+        cg = cache.get("forest")
+        if cg is None:
+            cg = cache["forest"] = ForestCG(red.Lff)
         x = np.zeros(nf)
         for b in range(B):
             x[:] = v[:, b]
-            it = pcg(ip, ix, A.data, minv, np.ascontiguousarray(bT[:, b]), x, LINEAR_PCG_RTOL,
-                     LINEAR_PCG_MAXITER)
+            it = cg.solve(bT[:, b], x, LINEAR_PCG_RTOL, LINEAR_PCG_MAXITER)
             if not 0 <= it < LINEAR_PCG_MAXITER:
                 cache["linear"] = "lu"
                 break
             v[:, b] = x
             nit[b] = it
         else:
-            cache["linear"] = "pcg"
-            return "pcg"
+            cache["linear"] = cg.name
+            return cg.name
     lu = cache.get("lu")
     try:
         if lu is None:          # symmetric: minimum degree on A^T + A (half the fill of COLAMD)

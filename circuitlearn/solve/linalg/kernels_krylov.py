@@ -1,4 +1,12 @@
-"""numba Krylov kernels on CSR matrices: MINRES and preconditioned CG (arrays and scalars only)."""
+"""numba Krylov kernels on CSR matrices: MINRES and preconditioned CG (arrays and scalars only).
+
+CG's preconditioner is a *spanning forest plus diagonal*: ``M = D + T`` where ``D`` is the
+matrix's diagonal and ``T`` its off-diagonal entries on the edges of a forest (each node's
+``parent``, ``-1`` at a root, ``a[v]`` the entry ``A[v, parent[v]]``, ``order`` parents
+before children).  A forest has no fill, so ``M = L diag(piv) L^T`` costs one pass each way
+(:func:`forest_factor`, :func:`forest_apply`).  With no edges (every ``parent`` ``-1``) it
+is Jacobi.
+"""
 from __future__ import annotations
 
 import math
@@ -95,17 +103,55 @@ def minres(indptr, indices, data, minv, b, x, rtol, maxiter):
 
 
 @njit(cache=True)
-def pcg(indptr, indices, data, minv, b, x, rtol, maxiter):
-    """Jacobi-preconditioned conjugate gradients for an SPD CSR matrix (``x`` updated in place).
+def forest_factor(order, parent, a, d, piv):
+    """Pivots of ``D + T`` eliminated leaves first (``piv`` filled); False if one is not
+    positive (the matrix is not diagonally dominant on the forest)."""
+    for k in range(order.shape[0]):
+        piv[order[k]] = d[order[k]]
+    for k in range(order.shape[0] - 1, -1, -1):
+        v = order[k]
+        if not piv[v] > 0.0:
+            return False
+        p = parent[v]
+        if p >= 0:
+            piv[p] -= a[v] * a[v] / piv[v]
+    return True
 
-    Stops when ``||r||_2 <= rtol ||b - A x0||_2``; returns the iterations used.
+
+@njit(cache=True)
+def forest_apply(order, parent, a, piv, r, z):
+    """``z = (D + T)^-1 r``: forward elimination leaves first, back substitution roots first."""
+    for k in range(order.shape[0]):
+        z[order[k]] = r[order[k]]
+    for k in range(order.shape[0] - 1, -1, -1):
+        v = order[k]
+        p = parent[v]
+        if p >= 0:
+            z[p] -= a[v] / piv[v] * z[v]
+    for k in range(order.shape[0]):
+        v = order[k]
+        p = parent[v]
+        if p >= 0:
+            z[v] = (z[v] - a[v] * z[p]) / piv[v]
+        else:
+            z[v] = z[v] / piv[v]
+
+
+@njit(cache=True)
+def pcg(indptr, indices, data, order, parent, a, piv, b, x, rtol, maxiter):
+    """Conjugate gradients for an SPD CSR matrix preconditioned by a factored spanning forest
+    plus diagonal (module docstring; ``x`` updated in place).
+
+    Stops when ``||r||_2 <= rtol ||b - A x0||_2``; returns the iterations used, ``-k`` when
+    ``p^T A p <= 0`` at iteration ``k`` (not SPD), ``maxiter`` when it did not converge.
     """
     n = b.shape[0]
     r = np.empty(n)
     _csr_matvec(indptr, indices, data, x, r)
     for i in range(n):
         r[i] = b[i] - r[i]
-    z = minv * r
+    z = np.empty(n)
+    forest_apply(order, parent, a, piv, r, z)
     p = z.copy()
     q = np.empty(n)
     rz = 0.0
@@ -123,17 +169,17 @@ def pcg(indptr, indices, data, minv, b, x, rtol, maxiter):
             pq += p[i] * q[i]
         if pq <= 0.0:
             return -itn
-        a = rz / pq
+        al = rz / pq
         rr = 0.0
         for i in range(n):
-            x[i] += a * p[i]
-            r[i] -= a * q[i]
+            x[i] += al * p[i]
+            r[i] -= al * q[i]
             rr += r[i] * r[i]
         if rr <= stop:
             return itn
+        forest_apply(order, parent, a, piv, r, z)
         rzn = 0.0
         for i in range(n):
-            z[i] = minv[i] * r[i]
             rzn += r[i] * z[i]
         f = rzn / rz
         rz = rzn

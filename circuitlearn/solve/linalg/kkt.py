@@ -5,8 +5,9 @@ Above :data:`DIRECT_MAX` unknowns a symmetric system whose constraints are diode
 them) is first *reduced* (:func:`solve_reduced`): a conducting diode between two free nodes
 merges them (their voltages differ by a known offset), one to a fixed node pins its node, so
 ``x = P u + c`` and ``u`` solves the SPD system ``Pᵀ M P u = Pᵀ (rhs − M c)`` -- a Laplacian
-again, solved by Jacobi-PCG, which converges on random graphs in a few hundred sparse
-products where MINRES on the indefinite KKT system needs thousands.  The currents follow from
+again, solved by CG preconditioned with its maximum spanning forest
+(:mod:`~circuitlearn.solve.linalg.spd`), which converges in tens of sparse products on
+random graphs and crossbars where MINRES on the indefinite KKT system needs thousands.  The currents follow from
 KCL.  Inconsistent constraints (a cycle or two pins that disagree) or a PCG that does not
 converge fall back to MINRES.
 """
@@ -16,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from circuitlearn.solve.linalg.kernels_krylov import minres, pcg
+from circuitlearn.solve.linalg.kernels_krylov import minres
+from circuitlearn.solve.linalg.spd import ForestCG
 
 #: Largest KKT system factorised with SuperLU; larger ones use preconditioned MINRES
 #: (random graphs fill in catastrophically: SuperLU needed ~20 s per factorisation at 10^4 nodes).
@@ -25,7 +27,8 @@ DIRECT_MAX = 3000
 
 def solve_kkt(M, CA, rh, warm, gscale, symmetric=True, tol=1e-10, loose=False):
     """Solve ``[[M, CA^T], [CA, 0]] [x; i] = rh``; returns ``(solution, None, how)`` or
-    ``(None, why, how)``, ``how`` the path taken: ``"lu"``, ``"reduced-pcg"`` or ``"minres"``.
+    ``(None, why, how)``, ``how`` the path taken: ``"lu"``, ``"reduced-forest-pcg"`` (or
+    ``"reduced-jacobi-pcg"`` where the forest could not be factored) or ``"minres"``.
 
     Direct (SuperLU) up to :data:`DIRECT_MAX` unknowns, else MINRES with the
     block-Jacobi preconditioner ``diag(1/diag M, 1/diag(CA diag(M)^-1 CA^T))``
@@ -56,9 +59,9 @@ def solve_kkt(M, CA, rh, warm, gscale, symmetric=True, tol=1e-10, loose=False):
     d = M.diagonal()
     if np.any(d <= 0):
         return None, "singular system (a node without conductance)", "minres"
-    sol = solve_reduced(M, CA, rh, warm, gscale, tol, loose)
+    sol, how = solve_reduced(M, CA, rh, warm, gscale, tol, loose)
     if sol is not None:
-        return sol, None, "reduced-pcg"
+        return sol, None, "reduced-" + how
     K = kkt().tocsr()
     s = np.asarray(CA.multiply(CA) @ (1.0 / d)).ravel() if k else np.zeros(0)
     minv = np.concatenate([1.0 / d, 1.0 / np.where(s > 0, s, 1.0)])
@@ -84,14 +87,15 @@ REDUCED_PCG_MAXITER = 5000
 
 
 def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
-    """The KKT solution by node merging and pinning (module docstring), or None when the
-    constraints are not diode incidences, are inconsistent, or PCG does not converge."""
+    """``(solution, inner solver)`` by node merging and pinning (module docstring), or
+    ``(None, None)`` when the constraints are not diode incidences, are inconsistent, or
+    PCG does not converge."""
     import scipy.sparse.csgraph as csg
     n, k = M.shape[0], CA.shape[0]
     C = sp.csr_matrix(CA)
     nnz = np.diff(C.indptr)
     if k and (nnz.max() > 2 or nnz.min() < 1 or not np.all(np.abs(C.data) == 1.0)):
-        return None
+        return None, None
     h = rh[n:]
     two = nnz == 2
     # both ends free: x_a - x_c = h (C row +1 at a, -1 at c)
@@ -134,7 +138,7 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
     # every both-free constraint must hold with these offsets (cycles, parallel diodes)
     vtol = 1e-3 * tol
     if r2.size and np.max(np.abs(off[a] - off[c] - h[r2])) > vtol:
-        return None
+        return None, None
     # one end free: a pin of that node's group
     r1 = np.flatnonzero(~two)
     pos = C.indices[C.indptr[r1]]
@@ -145,7 +149,7 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
         g1 = label[pos]
         root_val[g1] = want
         if np.max(np.abs(root_val[g1] - want)) > vtol:
-            return None
+            return None, None
     pinned = np.isfinite(root_val)
     free_g = np.flatnonzero(~pinned)
     uidx = np.full(n_groups, -1, np.int64)
@@ -156,32 +160,32 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
                       shape=(n, free_g.size))
     b0 = rh[:n] - M @ cvec
     x = cvec.copy()
+    how = "forest-pcg"
     if free_g.size:
         Mr = (P.T @ M @ P).tocsr()
         Mr.sum_duplicates()
         Mr.sort_indices()
         dr = Mr.diagonal()
         if np.any(dr <= 0):
-            return None
+            return None, None
         br = P.T @ b0
         size = np.asarray(P.sum(axis=0)).ravel()
         u = (P.T @ (np.asarray(warm[:n]) - cvec)) / size
-        ip, ix = Mr.indptr.astype(np.int64), Mr.indices.astype(np.int64)
-        minv = 1.0 / dr
+        cg = ForestCG(Mr)
+        how = cg.name
         target = 1e-3 * tol * gscale
         for _ in range(1 if loose else 12):
             r = br - Mr @ u
             if np.all(np.abs(r) <= target):
                 break
             du = np.zeros_like(u)
-            it = pcg(ip, ix, Mr.data, minv, r, du, 1e-6 if loose else 1e-8,
-                     REDUCED_PCG_MAXITER)
+            it = cg.solve(r, du, 1e-6 if loose else 1e-8, REDUCED_PCG_MAXITER)
             if not 0 <= it < REDUCED_PCG_MAXITER or not np.all(np.isfinite(du)):
-                return None
+                return None, None
             u = u + du
         else:
             if not loose:
-                return None
+                return None, None
         x = P @ u + cvec
     # currents: C_A^T i = rhs - M x at the free nodes (least squares over the diode forest)
     rho = rh[:n] - M @ x
@@ -191,4 +195,4 @@ def solve_reduced(M, CA, rh, warm, gscale, tol, loose=False):
         N = (C @ Ct).tocsc()
         N = N + sp.identity(k, format="csc") * (1e-14 * max(N.diagonal().max(), 1.0))
         lam = spla.spsolve(N, C @ rho)
-    return np.concatenate([x, lam])
+    return np.concatenate([x, lam]), how

@@ -41,9 +41,9 @@ import scipy.sparse.linalg as spla
 from circuitlearn.solve.assemble import GMIN, extend_x0, mna_of, prepared
 from circuitlearn.solve.certificate import NODE_MESSAGE, mna_free, nodes_certified, thresholds
 from circuitlearn.solve.linalg import kernels_ldl
-from circuitlearn.solve.linalg.kernels_krylov import pcg
 from circuitlearn.solve.linalg.kkt import DIRECT_MAX
 from circuitlearn.solve.linalg.ldl import reduced_plan
+from circuitlearn.solve.linalg.spd import forest_cg
 from circuitlearn.solve.result import CERTIFICATE, STATUS_MESSAGES, make_result, merge_samples
 from circuitlearn.solve.shockley import kernels_junction, kernels_newton
 
@@ -76,10 +76,15 @@ def junction_np(vd, jp):
 #: Newton steps larger than this many tolerances take loose CG solves (inexact Newton: one CG
 #: solve to 1e-6 of the warm-started residual); the last, small ones tight
 INEXACT_UNTIL = 1e3
+#: ... solved to this fraction of their residual
+INEXACT_RTOL = 1e-3
 
 
-def newton_sparse(system, rhs, c0, jp, x, maxiter, tol):
-    """Junction-limited Newton for one sample with SuperLU; returns (x, i_d, status, nit, msg)."""
+def newton_sparse(system, rhs, c0, jp, x, maxiter, tol, inner=None):
+    """Junction-limited Newton for one sample, each step's linear system by :func:`_linear_solve`;
+    returns (x, i_d, status, nit, msg).  ``inner`` (a dict) keeps the CG preconditioner between
+    steps (``"cg"``) and collects the inner solvers used (``"used"``)."""
+    inner = {} if inner is None else inner
     M, C = system.M, system.C
     vl = C @ x + c0
     vd = np.empty_like(vl)
@@ -92,7 +97,7 @@ def newton_sparse(system, rhs, c0, jp, x, maxiter, tol):
         J = (M + C.T @ sp.diags(g) @ C).tocsc()
         # inexact Newton: while the steps are large a loose CG solve steers as well
         xn, err = _linear_solve(J, rhs - C.T @ ieq, x, system.symmetric,
-                                loose=dmax > INEXACT_UNTIL * tol)
+                                loose=dmax > INEXACT_UNTIL * tol, inner=inner)
         if xn is None:
             return x, junction_np(C @ x + c0, jp)[0], 2, it + 1, err
         if not np.all(np.isfinite(xn)):
@@ -104,29 +109,41 @@ def newton_sparse(system, rhs, c0, jp, x, maxiter, tol):
     return x, junction_np(C @ x + c0, jp)[0], 1, maxiter, STATUS_MESSAGES[1]
 
 
-def _linear_solve(J, r, x0, symmetric, loose=False):
-    """SuperLU up to DIRECT_MAX unknowns (or when J is not symmetric); else Jacobi-preconditioned
-    CG (the reduced Jacobian ``L_ff + C^T diag(g) C`` is SPD) with iterative refinement, or
-    (``loose``) one CG solve to 1e-6 of the residual."""
+def _linear_solve(J, r, x0, symmetric, loose=False, inner=None):
+    """SuperLU up to DIRECT_MAX unknowns (or when J is not symmetric); else CG preconditioned
+    by J's maximum spanning forest (the reduced Jacobian ``L_ff + C^T diag(g) C`` is SPD;
+    :mod:`~circuitlearn.solve.linalg.spd`) with iterative refinement, or (``loose``) one CG
+    solve to 1e-6 of the residual.  ``inner`` as in :func:`newton_sparse`."""
+    inner = {} if inner is None else inner
+    used = inner.setdefault("used", set())
     n = J.shape[0]
     if n <= DIRECT_MAX or not symmetric:
+        used.add("lu")
         try:
             return spla.splu(J).solve(r), None
         except RuntimeError as exc:
             return None, f"singular Jacobian ({exc})"
-    d = J.diagonal()
-    if np.any(d <= 0):
+    if np.any(J.diagonal() <= 0):
         return None, "singular Jacobian (a node without conductance)"
-    J = J.tocsr()
-    minv = 1.0 / d
-    ip, ix = J.indptr.astype(np.int64), J.indices.astype(np.int64)
+    # a forest is kept while it preconditions well: later steps re-factor it with their values
+    # (diagonally dominant, so still valid), and a new one (an MST, ~10 CG iterations' worth)
+    # is grown once a solve needs twice the iterations it needed when the forest was new
+    # (diodes that switched on are strong edges the old forest lacks)
+    fresh = inner.get("cg") is None or inner.get("stale", False)
+    cg = inner["cg"] = forest_cg(J, None if fresh else inner["cg"])
+    used.add(cg.name)
     x = np.array(x0, dtype=np.float64)
-    for rtol in (1e-6,) if loose else (1e-13, 1e-6, 1e-6):   # a solve, then two refinements
+    for k, rtol in enumerate((INEXACT_RTOL,) if loose else (1e-13, 1e-6, 1e-6)):  # solve, 2 refinements
         dx = np.zeros_like(x)
-        info = pcg(ip, ix, J.data, minv, r - J @ x, dx, rtol, 50000)
+        info = cg.solve(r - J @ x, dx, rtol, 50000)
         if info < 0 or not np.all(np.isfinite(dx)):
             return None, f"CG failed (iteration {abs(info)})"
         x = x + dx
+        if k == 0:
+            key = ("it0", loose)
+            if fresh or key not in inner:
+                inner[key] = info
+            inner["stale"] = info > 2 * inner[key] + 10
     return x, None
 
 
@@ -192,12 +209,13 @@ def _solve(circuit, S, tol, maxiter, x0, batched):
                                      GMIN, x, maxiter, tol, status, nit, lam)
                 method = "newton-dense"
         else:
+            inner = {}
             for b in range(B):
                 x[b], lam[b], status[b], nit[b], msg = newton_sparse(
-                    system, rhs[b], c0[b], ex.jp, x[b], maxiter, tol)
+                    system, rhs[b], c0[b], ex.jp, x[b], maxiter, tol, inner)
                 if status[b]:
                     messages.setdefault(int(status[b]), msg)
-            method = "newton-sparse"
+            method = "newton-sparse(" + "+".join(sorted(inner.get("used", ()))) + ")"
         bad = ~np.all(np.isfinite(x), axis=1) | ~np.all(np.isfinite(lam), axis=1)
         x[bad] = 0.0
         lam[bad] = 0.0
