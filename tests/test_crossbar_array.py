@@ -110,3 +110,67 @@ n_check = 0
     trained = read_netlist(str(tmp_path / "run" / "trained.cir"))
     wires = [e for e in trained.elements if e.name.startswith(("rrow", "rcol"))]
     assert wires and all(e.value == pytest.approx(5.0) for e in wires)   # wires untouched
+
+
+def _read(g, cell, scheme, diodes="ideal", v_read=0.2, tol=1e-10, **kw):
+    from circuitlearn.compile import crossbar_cell_read, crossbar_read_netlist
+    c = compile_netlist(crossbar_read_netlist(g, cell, v_read=v_read, scheme=scheme, **kw))
+    res = solve(c, None, diodes=diodes, tol=tol)
+    assert np.all(res.success), res.message
+    return c, res, crossbar_cell_read(g, cell, c, res, v_read=v_read)
+
+
+def test_a_floating_read_of_a_passive_2x2_array_sees_the_sneak_path():
+    """Read cell (0, 0) with the other row and column open: the current is the cell's plus
+    the sneak path through the other three cells in series, g01 -> g11 -> g10.  Grounding
+    the unselected lines removes it; V/2 and V/3 leave the half-selected cell of the
+    selected column, g10, at v/2 and v/3 (1 mOhm wires: IR drop below 1e-6)."""
+    g = np.array([[1e-5, 1e-4], [2e-4, 3e-4]])
+    sneak = 1.0 / (1 / g[0, 1] + 1 / g[1, 1] + 1 / g[1, 0])
+    _, _, r = _read(g, (0, 0), "floating", r_wire=1e-3)
+    np.testing.assert_allclose(r["current"], 0.2 * (g[0, 0] + sneak), rtol=1e-6)
+    np.testing.assert_allclose(r["sneak_current"], 0.2 * sneak, rtol=1e-5)
+    assert r["relative_error"][0] > 5                     # the sneak path outshines the cell
+    for scheme, leak in (("grounded", 0.0), ("half", 0.1), ("third", 0.2 / 3)):
+        _, _, r = _read(g, (0, 0), scheme, r_wire=1e-3)
+        np.testing.assert_allclose(r["current"], 0.2 * g[0, 0] + leak * g[1, 0], rtol=1e-5)
+
+
+def test_selectors_block_the_sneak_path_of_a_floating_read():
+    """1D1R: every sneak path runs backwards through some cell's selector, so the read
+    equals the read of the same cell with every other device removed (a silicon selector,
+    1 V read: the diode's drop makes both smaller than g v); a passive array's does not.
+    The read agrees with ngspice to 1e-6 V.  The open lines leak 1 GOhm to ground (a
+    switched-off driver): held by reverse-biased selectors alone, neither solver converges
+    at tight tolerances (ngspice's gmin and source stepping fail too).  Even so an open
+    line's voltage is resolved only to ~1e-8 V (1 nS against 0.5 S wires in float64), so
+    the solve is asked for 1e-8 V."""
+    from circuitlearn.netlist.model import DiodeModel
+    from circuitlearn.solve.backends.ngspice_batch import run_ngspice_batch
+    rng = np.random.default_rng(3)
+    g = rng.uniform(1e-6, 1e-4, (6, 5))
+    alone = np.zeros_like(g)
+    alone[2, 3] = g[2, 3]
+    _, _, passive = _read(g, (2, 3), "floating", r_wire=2.0)
+    assert passive["relative_error"][0] > 1.0
+    kw = dict(r_wire=2.0, selector="dsel", v_read=1.0, r_open=1e9, tol=1e-8,
+              selector_model=DiodeModel("dsel", (("is", 1e-12), ("n", 1.0))))
+    c, res, r = _read(g, (2, 3), "floating", "shockley", **kw)
+    _, _, ref = _read(alone, (2, 3), "floating", "shockley", **kw)
+    assert 0.2 < r["current"][0] / r["cell_current"] < 0.8       # the selector's drop
+    np.testing.assert_allclose(r["current"], ref["current"], rtol=1e-3)
+    ref = run_ngspice_batch(write_netlist(c.to_netlist()).replace(".end", ".op\n.end"))
+    diffs = [abs(ref[n] - res.voltages[0, k]) for k, n in enumerate(c.node_names)
+             if n in ref and n != "0"]
+    assert len(diffs) == c.n_nodes - 1 and max(diffs) <= 1e-6
+
+
+def test_read_netlist_refuses_bad_cells_and_schemes():
+    from circuitlearn.compile import crossbar_read_netlist
+    g = np.full((2, 2), 1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        crossbar_read_netlist(g, (2, 0))
+    with pytest.raises(ValueError, match="unknown read scheme"):
+        crossbar_read_netlist(g, (0, 0), scheme="quarter")
+    with pytest.raises(ValueError, match="floating_rows: line 5"):
+        crossbar_array_netlist(g, floating_rows=[5])

@@ -198,7 +198,8 @@ def _positive(v, shape, what: str, allow_zero: bool = True) -> np.ndarray:
 def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=0.0,
                            output_load=None, selector: str | None = None, r_series=0.0,
                            selector_model: DiodeModel | None = None,
-                           title: str = "crossbar array") -> Netlist:
+                           column_bias=None, floating_rows=(), floating_columns=(),
+                           r_open=None, title: str = "crossbar array") -> Netlist:
     """A crossbar as built: wire resistance on every row and column segment, driver and
     sense resistances, and optionally a selector diode (1D1R) or a series resistor per cell.
 
@@ -228,6 +229,16 @@ def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=
         The ``.model`` card for ``selector`` (default: the near-ideal DRN diode).
     r_series : float
         A series resistance ``rs{i}_{j}`` (ohm) in every cell (0: none).
+    column_bias : float64[n_cols], optional
+        The voltage each column's TIA holds its end at (V, default 0: virtual ground).
+    floating_rows, floating_columns : sequence of int
+        Lines left open (no driver, no TIA): how unselected lines of a passive array are
+        read (:func:`crossbar_read_netlist`).
+    r_open : float, optional
+        The leakage (ohm) of a switched-off driver or TIA: each open line's end is tied to
+        ground through ``ropen_r{i}`` / ``ropen_c{j}``.  Without it (None) an open line of a
+        1D1R array is held only by reverse-biased selectors, whose operating point neither
+        Newton here nor ngspice at tight tolerances finds.
 
     Notes
     -----
@@ -246,10 +257,17 @@ def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=
     r_drv = float(_positive(r_driver, (), "r_driver"))
     r_sen = float(_positive(r_sense, (), "r_sense"))
     r_ser = float(_positive(r_series, (), "r_series"))
+    v_col = _vector(column_bias, m, "column_bias")
+    open_rows = _line_set(floating_rows, n, "floating_rows")
+    open_cols = _line_set(floating_columns, m, "floating_columns")
     els = []
     for i in range(n):
         start = f"row{i}_0"
-        if r_drv > 0:
+        if i in open_rows:
+            if r_open is not None:
+                els.append(Element(f"ropen_r{i}", "R", (start, "0"),
+                                   float(_positive(r_open, (), "r_open", allow_zero=False))))
+        elif r_drv > 0:
             els += [Element(f"vin{i}", "V", (f"in{i}", "0"), float(v_in[i])),
                     Element(f"rdrv{i}", "R", (f"in{i}", start), r_drv)]
         else:
@@ -265,12 +283,15 @@ def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=
             els.append(Element(f"rsen{j}", "R", (out, f"out{j}"), r_sen))
             out = f"out{j}"
         outs.append(out)
-        if output_load is None:
-            els.append(Element(f"vout{j}", "V", (out, "0"), 0.0))
+        if output_load is None and j not in open_cols:
+            els.append(Element(f"vout{j}", "V", (out, "0"), float(v_col[j])))
+        elif j in open_cols and r_open is not None:
+            els.append(Element(f"ropen_c{j}", "R", (out, "0"), float(r_open)))
     if output_load is not None:
         load = _positive(output_load, (m,), "output_load", allow_zero=False)
         els += [Element(f"rload{j}", "R", (o, "0"), r)
-                for j, (o, r) in enumerate(zip(outs, _resistance_for(load).tolist()))]
+                for j, (o, r) in enumerate(zip(outs, _resistance_for(load).tolist()))
+                if j not in open_cols]
     models = ()
     rows_i, cols_j = np.nonzero(g)
     res = _resistance_for(g[rows_i, cols_j])
@@ -286,6 +307,65 @@ def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=
     if selector is not None:
         models = (selector_model or DiodeModel(selector.lower(), tuple(DRN_DIODE_PARAMS.items())),)
     return Netlist(title, tuple(els), models)
+
+
+def _line_set(lines, n: int, what: str) -> set[int]:
+    out = {int(k) for k in np.asarray(lines, dtype=np.int64).reshape(-1)}
+    bad = [k for k in out if not 0 <= k < n]
+    if bad:
+        raise ValueError(f"{what}: line {bad[0]} is outside 0..{n - 1}")
+    return out
+
+
+#: bias of the unselected rows and columns, as fractions of the read voltage (None: open)
+READ_SCHEMES = {"grounded": (0.0, 0.0), "half": (0.5, 0.5), "third": (1 / 3, 2 / 3),
+                "floating": (None, None)}
+
+
+def crossbar_read_netlist(g, cell, *, v_read=0.2, scheme="floating", **array) -> Netlist:
+    """A :func:`crossbar_array_netlist` array biased to read the single cell ``cell =
+    (i, j)``: row ``i`` at ``v_read``, column ``j`` at the TIA's 0 V, the other lines by
+    ``scheme`` -- ``"grounded"`` (all at 0 V), ``"half"`` (all at ``v_read / 2``: the
+    V/2 scheme), ``"third"`` (rows at ``v_read / 3``, columns at ``2 v_read / 3``) or
+    ``"floating"`` (left open: the sneak paths of a passive array).  ``array``: the
+    other keywords of :func:`crossbar_array_netlist` (wires, drivers, selector ...).
+    :func:`crossbar_cell_read` reads the result."""
+    g = _check_conductance(g, "crossbar conductance g")
+    n, m = g.shape
+    i, j = (int(k) for k in cell)
+    if not (0 <= i < n and 0 <= j < m):
+        raise ValueError(f"cell {cell} is outside the {n} x {m} array")
+    if scheme not in READ_SCHEMES:
+        raise ValueError(f"unknown read scheme {scheme!r} (one of {', '.join(READ_SCHEMES)})")
+    if array.get("output_load") is not None:
+        raise ValueError("a single-cell read needs the TIA read-out (output_load=None)")
+    fr, fc = READ_SCHEMES[scheme]
+    v = float(v_read)
+    rows = np.full(n, 0.0 if fr is None else fr * v)
+    rows[i] = v
+    cols = np.full(m, 0.0 if fc is None else fc * v)
+    cols[j] = 0.0
+    others_r = [k for k in range(n) if k != i] if fr is None else []
+    others_c = [k for k in range(m) if k != j] if fc is None else []
+    return crossbar_array_netlist(g, inputs=rows, column_bias=cols, floating_rows=others_r,
+                                  floating_columns=others_c, **array)
+
+
+def crossbar_cell_read(g, cell, circuit, result, *, v_read=0.2) -> dict:
+    """What a single-cell read (:func:`crossbar_read_netlist`) measured: ``current`` (A,
+    into column ``j``'s TIA, per sample), ``cell_current`` (the cell alone, ``g[i, j]
+    v_read``), ``sneak_current`` (their difference: sneak paths and IR drop),
+    ``relative_error`` (its size against the cell's current) and ``read_conductance``
+    (what the read infers: ``current / v_read``)."""
+    g = np.asarray(g, dtype=np.float64)
+    i, j = (int(k) for k in cell)
+    k = list(circuit.vsource_names).index(f"vout{j}")
+    current = np.asarray(result.source_currents)[:, k]
+    ideal = g[i, j] * float(v_read)
+    sneak = current - ideal
+    return {"current": current, "cell_current": ideal, "sneak_current": sneak,
+            "relative_error": np.abs(sneak) / max(abs(ideal), np.finfo(float).tiny),
+            "read_conductance": current / float(v_read)}
 
 
 def crossbar_readout(g, inputs, circuit, result) -> dict:
