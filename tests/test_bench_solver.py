@@ -34,17 +34,20 @@ def test_bench_solver_smoke(tmp_path):
 
 
 def test_bench_scale_smoke(tmp_path):
-    """experiments/bench_scale.py --smoke: both topologies measured against the linear limit."""
+    """experiments/bench_scale.py --smoke: every topology (random, lattice, 1D1R crossbar,
+    wires-only crossbar) measured against the linear limit, with our forest-CG beside it."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = subprocess.run([sys.executable, os.path.join(root, "experiments", "bench_scale.py"),
                         "--smoke", "--out", str(tmp_path)], capture_output=True, text=True,
                        timeout=600)
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout.strip().splitlines()[-1])
-    assert summary["cases"] == 2 and summary["timeouts"] == 0
+    assert summary["cases"] == 4 and summary["timeouts"] == 0
     rows = json.load(open(tmp_path / "bench_scale.json"))["rows"]
     for r in rows:
         assert r["ideal_success"] and r["shockley_success"]
         assert r["linear_s"] > 0 and r["ideal_x"] > 0
-        assert r[r["linear_best"] + "_rres"] <= 1e-9
+        assert r[r["linear_best"] + "_rres"] <= 1e-9 and r["forest_cg_rres"] <= 1e-9
+        assert r["batch_success"] and r["batch_marginal_s"] >= 0
+    assert {r["topology"] for r in rows} == {"random", "lattice", "crossbar", "crossbar-wires"}
     assert (tmp_path / "bench_scale.png").exists()

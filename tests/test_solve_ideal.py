@@ -471,3 +471,25 @@ def test_reduced_kkt_refuses_inconsistent_pins():
     sol, how = solve_reduced(M, CA, rh, np.zeros(5), 1.0, 1e-10)
     K = sp.bmat([[M, CA.T], [CA, None]]).toarray()
     np.testing.assert_allclose(sol, np.linalg.solve(K, rh), atol=1e-12)
+
+
+def test_a_1d1r_crossbar_above_direct_max_is_certified_node_by_node(monkeypatch):
+    """A 1D1R array with signed inputs: the cells of reverse-biased rows sit behind blocked
+    selectors, their nodes carry almost no current, and the reduced-PCG solution is polished
+    by exact CD sweeps until each node's own KCL holds; equal to the factorised KKT."""
+    from circuitlearn.compile import crossbar_array_netlist
+    import circuitlearn.solve.linalg.kkt as kkt
+    rng = np.random.default_rng(1)
+    n = 141                    # 60,000 nodes: the smallest of bench_scale's that needs it
+    net = crossbar_array_netlist(10 ** rng.uniform(-6, -4, (n, n)),
+                                 inputs=rng.uniform(-0.2, 0.2, n), r_wire=2.0, r_driver=10.0,
+                                 r_sense=5.0, selector="dsel")
+    c = compile_netlist(net)
+    assert c.n_nodes > kkt.DIRECT_MAX
+    fast = solve(c, diodes="ideal")
+    assert fast.success, fast.message
+    assert fast.method == "cd+active-set(reduced-forest-pcg)", fast.method
+    monkeypatch.setattr(kkt, "DIRECT_MAX", 10 ** 7)
+    direct = solve(compile_netlist(net), diodes="ideal")
+    assert direct.success
+    np.testing.assert_allclose(fast.voltages, direct.voltages, atol=1e-8, rtol=0)

@@ -235,6 +235,19 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
                 st, msg = CERTIFICATE, ("active set stable but certificate fails (degenerate or "
                                         "infeasible diodes)")
             if st == 0 and not node_certified(circuit, ex, red, vfx[:, b:b + 1], x[:, None],
+                                              lb[None], S[b:b + 1])[0] and nf > DIRECT_MAX:
+                # an iterative solve bounds the residual circuit-wide; a node whose own
+                # currents are tiny (a cell behind a blocked selector) is then set to its
+                # own KCL by a few exact CD sweeps from the solution
+                x, lb = _polish(red, ex, bT[:, b], lo[:, b], hi[:, b], fixed_part[:, b], x, tol)
+                v[:, b] = x
+                lam[b] = lb
+                vd[b] = red.A.T @ x + fixed_part[:, b]
+                kcl[b], viol[b] = system_certificate(red.system, bT[:, b], x, lb,
+                                                      fixed_part[:, b], ex.vth, ex.dscale)
+                if not (kcl[b] <= ktol and viol[b] <= vtol):
+                    st, msg = CERTIFICATE, NODE_MESSAGE
+            if st == 0 and not node_certified(circuit, ex, red, vfx[:, b:b + 1], x[:, None],
                                               lb[None], S[b:b + 1])[0]:
                 st, msg = CERTIFICATE, NODE_MESSAGE
             status[b] = st
@@ -259,6 +272,27 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
     if record_energy:
         out = dataclasses.replace(out, energy=energy[:sweeps + 1])
     return out
+
+
+#: exact CD sweeps that polish an iterative active-set solution node by node
+POLISH_SWEEPS = 3
+
+
+def _polish(red, ex, b, lo, hi, c0, x, tol):
+    """``POLISH_SWEEPS`` projected CD sweeps from ``x`` (one sample), and the diode
+    currents from KCL at the result."""
+    ffptr, ffnbr, ffsign, ffvth = red.ff
+    v = np.ascontiguousarray(x, dtype=np.float64)[:, None].copy()
+    nit = np.zeros(1, np.int64)
+    kernels.projected_cd(v, red.adj.indptr.astype(np.int64), red.adj.indices.astype(np.int64),
+                         red.adj.data, red.diag, np.ascontiguousarray(b[:, None]),
+                         np.ascontiguousarray(lo[:, None]), np.ascontiguousarray(hi[:, None]),
+                         red.order, ffptr, ffnbr, ffsign, ffvth, POLISH_SWEEPS, 0.0, nit,
+                         np.zeros((0, 1)), 1.0)
+    vd = np.asarray(red.A.T @ v[:, 0]) + c0
+    r = (b - red.Lff @ v[:, 0])[None]
+    lam = currents_from_kcl(red, r, (vd >= ex.vth - max(1e3 * tol, 1e-9))[None])
+    return v[:, 0], lam[0]
 
 
 def _linear_solve(red, bT, v, nit, cache):
