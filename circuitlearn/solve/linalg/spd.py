@@ -11,7 +11,7 @@ random graph of 2x10^4 nodes and 355 / 109 on a lattice of the same size.  A mat
 not diagonally dominant on its forest falls back to Jacobi (``name`` says which).  CG runs
 on the system renumbered in the forest's breadth-first order (parents before children,
 siblings together), which keeps the factor's passes and the products cache-local (a
-10^5-node lattice: 4.7 ms per iteration in the original numbering, see ``ForestCG``).
+10^5-node lattice: 2.3 ms per CG iteration renumbered, 4.7 ms in the original numbering).
 """
 from __future__ import annotations
 
@@ -38,16 +38,19 @@ class ForestCG:
         if n and not np.array_equal(key[np.minimum(self.diag_pos, key.size - 1)],
                                     np.arange(n, dtype=np.int64) * (n + 1)):
             raise ValueError("ForestCG: a node without a diagonal entry")
-        order, parent, _ = _max_spanning_forest(A, rows)
+        order, parent = _max_spanning_forest(A, rows, A.data[self.diag_pos])
         # renumber: new index k is old node order[k]; ``_data_map`` takes A.data into the
         # renumbered matrix's CSR order (so a re-factor is one gather)
         self.perm = order
         inv = np.empty(n, np.int64)
         inv[order] = np.arange(n, dtype=np.int64)
-        tagged = sp.csr_matrix((np.arange(A.nnz, dtype=np.float64), A.indices, A.indptr),
-                               shape=A.shape)[order][:, order].tocsr()
+        # (tags from 1: an explicit zero could be dropped by the permutation)
+        tagged = sp.csr_matrix((np.arange(1, A.nnz + 1, dtype=np.float64), A.indices,
+                                A.indptr), shape=A.shape)[order][:, order].tocsr()
         tagged.sort_indices()
-        self._data_map = tagged.data.astype(np.int64)
+        if tagged.nnz != A.nnz:
+            raise ValueError("ForestCG: the renumbering lost entries")
+        self._data_map = tagged.data.astype(np.int64) - 1
         self.p_indptr = tagged.indptr.astype(np.int64)
         self.p_indices = tagged.indices.astype(np.int64)
         self.order = np.arange(n, dtype=np.int64)
@@ -107,11 +110,10 @@ def forest_cg(A, cache=None) -> ForestCG:
     return ForestCG(A)
 
 
-def _max_spanning_forest(A, rows):
-    """The maximum-conductance spanning forest of ``A``'s graph rooted at ground: ``order``
-    (parents first), ``parent`` (``-1`` at roots) and each edge's position in ``A.data``."""
+def _max_spanning_forest(A, rows, d):
+    """The maximum-conductance spanning forest of ``A``'s graph rooted at ground (``d``
+    its diagonal): ``order`` (parents first) and ``parent`` (``-1`` at roots)."""
     n = A.shape[0]
-    d = A.data[np.searchsorted(rows * n + A.indices, np.arange(n) * (n + 1))] if n else A.data[:0]
     off = rows != A.indices
     w = np.abs(A.data[off])
     g0 = d - np.bincount(rows[off], weights=w, minlength=n)
@@ -130,8 +132,4 @@ def _max_spanning_forest(A, rows):
     parent = pred[:n].astype(np.int64)
     parent[parent == n] = -1
     parent[parent < 0] = -1
-    key = rows * n + A.indices
-    has = parent >= 0
-    pos = np.zeros(n, np.int64)
-    pos[has] = np.searchsorted(key, np.flatnonzero(has) * n + parent[has])
-    return order, parent, pos
+    return order, parent
