@@ -174,3 +174,9 @@ def test_read_netlist_refuses_bad_cells_and_schemes():
         crossbar_read_netlist(g, (0, 0), scheme="quarter")
     with pytest.raises(ValueError, match="floating_rows: line 5"):
         crossbar_array_netlist(g, floating_rows=[5])
+
+
+def test_an_open_line_leakage_must_be_a_positive_resistance():
+    g = np.full((2, 2), 1e-5)
+    with pytest.raises(ValueError, match="r_open"):
+        crossbar_array_netlist(g, floating_columns=[1], r_open=-5.0)

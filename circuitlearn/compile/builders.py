@@ -260,13 +260,13 @@ def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=
     v_col = _vector(column_bias, m, "column_bias")
     open_rows = _line_set(floating_rows, n, "floating_rows")
     open_cols = _line_set(floating_columns, m, "floating_columns")
+    r_opn = None if r_open is None else float(_positive(r_open, (), "r_open", allow_zero=False))
     els = []
     for i in range(n):
         start = f"row{i}_0"
         if i in open_rows:
-            if r_open is not None:
-                els.append(Element(f"ropen_r{i}", "R", (start, "0"),
-                                   float(_positive(r_open, (), "r_open", allow_zero=False))))
+            if r_opn is not None:
+                els.append(Element(f"ropen_r{i}", "R", (start, "0"), r_opn))
         elif r_drv > 0:
             els += [Element(f"vin{i}", "V", (f"in{i}", "0"), float(v_in[i])),
                     Element(f"rdrv{i}", "R", (f"in{i}", start), r_drv)]
@@ -285,8 +285,8 @@ def crossbar_array_netlist(g, *, inputs=None, r_wire=1.0, r_driver=0.0, r_sense=
         outs.append(out)
         if output_load is None and j not in open_cols:
             els.append(Element(f"vout{j}", "V", (out, "0"), float(v_col[j])))
-        elif j in open_cols and r_open is not None:
-            els.append(Element(f"ropen_c{j}", "R", (out, "0"), float(r_open)))
+        elif j in open_cols and r_opn is not None:
+            els.append(Element(f"ropen_c{j}", "R", (out, "0"), r_opn))
     if output_load is not None:
         load = _positive(output_load, (m,), "output_load", allow_zero=False)
         els += [Element(f"rload{j}", "R", (o, "0"), r)

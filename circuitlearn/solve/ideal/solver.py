@@ -239,10 +239,10 @@ def _solve_reduced(circuit, ex, red, S, tol, maxiter, x0, method, record_energy,
                 # an iterative solve bounds the residual circuit-wide; a node whose own
                 # currents are tiny (a cell behind a blocked selector) is then set to its
                 # own KCL by a few exact CD sweeps from the solution
-                x, lb = _polish(red, ex, bT[:, b], lo[:, b], hi[:, b], fixed_part[:, b], x, tol)
+                x, lb, vd[b] = _polish(red, ex, bT[:, b], lo[:, b], hi[:, b],
+                                       fixed_part[:, b], x, tol)
                 v[:, b] = x
                 lam[b] = lb
-                vd[b] = red.A.T @ x + fixed_part[:, b]
                 kcl[b], viol[b] = system_certificate(red.system, bT[:, b], x, lb,
                                                       fixed_part[:, b], ex.vth, ex.dscale)
                 if not (kcl[b] <= ktol and viol[b] <= vtol):
@@ -279,8 +279,8 @@ POLISH_SWEEPS = 3
 
 
 def _polish(red, ex, b, lo, hi, c0, x, tol):
-    """``POLISH_SWEEPS`` projected CD sweeps from ``x`` (one sample), and the diode
-    currents from KCL at the result."""
+    """``POLISH_SWEEPS`` projected CD sweeps from ``x`` (one sample): the voltages, the
+    diode currents from KCL at them, and the diode voltages."""
     ffptr, ffnbr, ffsign, ffvth = red.ff
     v = np.ascontiguousarray(x, dtype=np.float64)[:, None].copy()
     nit = np.zeros(1, np.int64)
@@ -292,7 +292,7 @@ def _polish(red, ex, b, lo, hi, c0, x, tol):
     vd = np.asarray(red.A.T @ v[:, 0]) + c0
     r = (b - red.Lff @ v[:, 0])[None]
     lam = currents_from_kcl(red, r, (vd >= ex.vth - max(1e3 * tol, 1e-9))[None])
-    return v[:, 0], lam[0]
+    return v[:, 0], lam[0], vd
 
 
 def _linear_solve(red, bT, v, nit, cache):

@@ -83,9 +83,6 @@ class ForestCG:
         else:
             self._parent_used = self.parent
 
-    def matvec(self, x):
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape) @ x
-
     def solve(self, b, x, rtol, maxiter) -> int:
         """CG from ``x`` (updated in place) until ``||r|| <= rtol ||b - A x0||``; the
         iterations used (``maxiter``: not converged; negative: not SPD)."""
